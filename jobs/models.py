@@ -92,6 +92,8 @@ class CloudAccount(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, editable=False)
     last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set by the dispatcher when it enqueues a sync, so a queued sync is not enqueued twice.
+    sync_enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -289,6 +291,7 @@ class AssessmentMetric(models.Model):
 
 class SyncRun(models.Model):
     class Outcome(models.TextChoices):
+        QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
         SUCCEEDED = "succeeded", _("Succeeded")
         PARTIAL = "partial", _("Partial")

@@ -1,0 +1,923 @@
+"""Services that write the cache: one sync per account and kind, plus tracking and refresh.
+
+Public API (called by tasks, views, commands):
+
+- ``sync_account(account, kinds=None, trigger="schedule", runs=None) -> list[SyncRun]``
+  syncs each kind of one account under the account lease (one SyncRun per kind).
+- ``sync_account_kind(account, kind, trigger="schedule") -> SyncRun`` one kind, same lease.
+- ``start_manual_sync(account, kinds=None, trigger="manual") -> list[SyncRun]`` creates QUEUED
+  runs and enqueues the Celery task after commit; a page polls the runs for progress
+  (pages / seen / created / updated are written while the sync proceeds).
+- ``track_jobs(account, kind, remote_ids) -> int`` registers short-job ids (no list API).
+- ``refresh_job(job) -> SyncRun`` and ``start_job_refresh(job) -> SyncRun`` re-fetch one job.
+
+Rules: no HTTP call inside a transaction; one short transaction per page; a resync with no
+remote change writes no Job row; a failed or partial listing never marks anything gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, IntegerField, Q, Value, When
+from django.utils import timezone
+
+from jobs.models import (
+    ACTIVE_STATUSES,
+    SETTLED_STATUSES,
+    Assessment,
+    AssessmentMetric,
+    CloudAccount,
+    Job,
+    JobEvent,
+    Kind,
+    SyncRun,
+)
+from jobs.providers.base import (
+    AssessmentRecord,
+    AuthError,
+    EventRecord,
+    JobRecord,
+    NotFoundError,
+    ProviderError,
+)
+from jobs.status import unified_status
+
+log = logging.getLogger(__name__)
+
+# Kinds whose new or changed jobs need a detail / op-log fetch after the listing.
+DETAIL_KINDS = {Kind.AVATAR_TRAINING.value, Kind.VOICE_TRAINING.value}
+# Settled short jobs are re-read this rarely (they never change once settled, but may vanish).
+SETTLED_SHORT_JOB_REFRESH = timedelta(hours=6)
+# How often (seconds) the running SyncRun row gets its progress counters written.
+PROGRESS_EVERY = 0.5
+# Detail fetches are stored in groups of this many jobs per transaction.
+DETAIL_CHUNK = 25
+# IN-list size for queries that take many ids (below every backend's parameter limit).
+IN_CHUNK = 500
+
+# Columns a listing upsert writes on conflict (first_seen_at is kept from the insert).
+UPSERT_FIELDS = [
+    "name", "state", "status", "created_at", "updated_at", "started_at", "finished_at",
+    "batch", "tags", "tags_text", "edition", "language", "linked_job_id", "asset_id",
+    "error_code", "error_message", "payload", "fingerprint", "synced_at",
+    "state_changed_at", "needs_detail", "gone", "gone_at",
+]  # fmt: skip
+# Columns a list record may leave empty while the detail fetch filled them: kept, not blanked.
+STICKY_FIELDS = ["edition", "language", "linked_job_id", "asset_id", "error_code", "error_message",
+                 "started_at", "finished_at"]  # fmt: skip
+
+
+class LeaseBusy(Exception):
+    """Another sync of this account holds the lease."""
+
+
+# ---------------------------------------------------------------- hashing
+
+
+def _iso(dt):
+    return dt.isoformat() if dt else ""
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _assessment_parts(a: AssessmentRecord | None):
+    if a is None:
+        return None
+    return [a.suggestion, [[m.metric, m.expected, m.actual, m.status, m.suggestion, m.suggestion_en] for m in a.metrics]]
+
+
+def record_fingerprint(rec: JobRecord) -> str:
+    """Hash of the normalised record, payload included: equal hash = nothing to write."""
+    parts = [
+        rec.kind, rec.remote_id, rec.name, rec.state, _iso(rec.created_at), _iso(rec.updated_at),
+        _iso(rec.started_at), _iso(rec.finished_at), rec.batch, list(rec.tags), rec.edition,
+        rec.language, rec.linked_job_id, rec.asset_id, rec.error_code, rec.error_message,
+        rec.payload, _assessment_parts(rec.assessment),
+    ]  # fmt: skip
+    return hashlib.sha1(_dumps(parts).encode()).hexdigest()
+
+
+def assessment_fingerprint(a: AssessmentRecord) -> str:
+    return hashlib.sha1(_dumps(_assessment_parts(a)).encode()).hexdigest()
+
+
+def event_key(source: str, occurred_at, action="", operator="", message="", details=None, extra="") -> str:
+    """The natural key of an event: re-storing the same entry never duplicates it."""
+    raw = _dumps([source, _iso(occurred_at), action, operator, message, details or {}, extra])
+    return hashlib.sha1(raw.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _cut(value, length):
+    value = value or ""
+    return value if len(value) <= length else value[:length]
+
+
+def _tags_text(tags) -> str:
+    return _cut("|" + "|".join(tags) + "|", 1024) if tags else ""
+
+
+def _chunks(seq, size=IN_CHUNK):
+    seq = list(seq)
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def _redact(text: str, account: CloudAccount) -> str:
+    """Belt and braces: a provider already redacts, but no secret may reach a SyncRun row."""
+    for secret in _secrets_of(account):
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _secrets_of(account):
+    out = []
+    for getter in (account.get_secret_key, account.get_token):
+        try:
+            out.append(getter())
+        except Exception:  # undecryptable secrets cannot leak either
+            pass
+    return out
+
+
+def _error_fields(exc: BaseException, account) -> dict:
+    if isinstance(exc, ProviderError):
+        code = exc.code or (f"HTTP {exc.status}" if exc.status else type(exc).__name__)
+        message = exc.message or str(exc)
+        if exc.status and str(exc.status) not in code:
+            message = f"HTTP {exc.status}: {message}"
+        return {
+            "error_code": _cut(_redact(str(code), account), 64),
+            "error_message": _redact(message, account),
+            "request_id": _cut(exc.request_id, 128),
+        }
+    name = type(exc).__name__
+    return {"error_code": _cut(name, 64), "error_message": _redact(str(exc) or name, account), "request_id": ""}
+
+
+def run_reason(run: SyncRun) -> str:
+    """One readable line: what failed, the vendor code and the request id."""
+    parts = [f"{run.kind}:"]
+    if run.error_code:
+        parts.append(f"[{run.error_code}]")
+    parts.append(run.error_message or run.outcome)
+    if run.request_id:
+        parts.append(f"(request id {run.request_id})")
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------- the lease
+
+
+def claim_lease(account_id: int, owner: str, ttl: int | None = None) -> bool:
+    """Claim the account's sync lease by a conditional UPDATE; an expired lease is free."""
+    now = timezone.now()
+    ttl = ttl or settings.SYNC_LEASE_SECONDS
+    claimed = (
+        CloudAccount.objects.filter(pk=account_id)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_owner=owner, lease_until=now + timedelta(seconds=ttl))
+    )
+    return claimed == 1
+
+
+def renew_lease(account_id: int, owner: str, ttl: int | None = None) -> bool:
+    ttl = ttl or settings.SYNC_LEASE_SECONDS
+    until = timezone.now() + timedelta(seconds=ttl)
+    return CloudAccount.objects.filter(pk=account_id, lease_owner=owner).update(lease_until=until) == 1
+
+
+def release_lease(account_id: int, owner: str) -> None:
+    CloudAccount.objects.filter(pk=account_id, lease_owner=owner).update(lease_owner="", lease_until=None)
+
+
+@contextmanager
+def account_lease(account: CloudAccount):
+    """Hold the account's lease for the block; raise LeaseBusy when another sync has it."""
+    owner = uuid.uuid4().hex
+    if not claim_lease(account.pk, owner):
+        raise LeaseBusy(account.name)
+    try:
+        yield owner
+    finally:
+        release_lease(account.pk, owner)
+
+
+# ---------------------------------------------------------------- row building
+
+
+@dataclass
+class _Existing:
+    id: int
+    fingerprint: str
+    state: str
+    gone: bool
+    state_changed_at: object
+
+
+@dataclass
+class _Counters:
+    pages: int = 0
+    seen: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    marked_gone: int = 0
+    events_created: int = 0
+    details_fetched: int = 0
+    remote_total: int | None = None
+    fields: tuple = field(default=("pages", "seen", "created", "updated", "unchanged", "marked_gone",
+                                   "events_created", "details_fetched", "remote_total"), repr=False)  # fmt: skip
+
+    def apply(self, run: SyncRun):
+        for name in self.fields:
+            setattr(run, name, getattr(self, name))
+
+
+def _job_from_record(account, rec: JobRecord, fp: str, now, *, kind_has_detail: bool) -> Job:
+    created = rec.created_at or now
+    updated = rec.updated_at or rec.created_at or now
+    return Job(
+        account_id=account.pk,
+        kind=rec.kind,
+        remote_id=rec.remote_id,
+        name=_cut(rec.name, 512),
+        state=_cut(rec.state, 64),
+        status=unified_status(rec.kind, rec.state),
+        created_at=created,
+        updated_at=updated,
+        started_at=rec.started_at,
+        finished_at=rec.finished_at,
+        batch=_cut(rec.batch, 255),
+        tags=list(rec.tags),
+        tags_text=_tags_text(rec.tags),
+        edition=_cut(rec.edition, 64),
+        language=_cut(rec.language, 64),
+        linked_job_id=_cut(rec.linked_job_id, 128),
+        asset_id=_cut(rec.asset_id, 128),
+        error_code=_cut(rec.error_code, 64),
+        error_message=rec.error_message or "",
+        payload=rec.payload or {},
+        fingerprint=fp,
+        first_seen_at=now,
+        synced_at=now,
+        # A job first seen mid-state: the vendor's last update is the best start we know.
+        state_changed_at=min(updated, now),
+        needs_detail=kind_has_detail,
+        gone=False,
+        gone_at=None,
+    )
+
+
+def _record_from_job(job: Job) -> JobRecord:
+    return JobRecord(
+        kind=job.kind,
+        remote_id=job.remote_id,
+        name=job.name,
+        state=job.state,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        batch=job.batch,
+        tags=tuple(job.tags or ()),
+        edition=job.edition,
+        language=job.language,
+        linked_job_id=job.linked_job_id,
+        asset_id=job.asset_id,
+        error_code=job.error_code,
+        error_message=job.error_message,
+        payload=job.payload or {},
+    )
+
+
+def _store_events(job_id: int, events: Iterable[EventRecord]) -> int:
+    """Insert the vendor events not stored yet (natural key); returns how many were new."""
+    rows = {}
+    for ev in events:
+        key = event_key(ev.source, ev.occurred_at, ev.action, ev.operator, ev.message, ev.details)
+        rows[key] = JobEvent(
+            job_id=job_id,
+            occurred_at=ev.occurred_at,
+            source=ev.source,
+            action=_cut(ev.action, 128),
+            operator=_cut(ev.operator, 32),
+            message=ev.message or "",
+            details=ev.details or {},
+            key=key,
+        )
+    if not rows:
+        return 0
+    known = set(JobEvent.objects.filter(job_id=job_id, key__in=list(rows)).values_list("key", flat=True))
+    new = [row for key, row in rows.items() if key not in known]
+    JobEvent.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)
+
+
+def store_assessments(items: list[tuple[int, AssessmentRecord]]) -> int:
+    """Create or replace assessments (with their metrics) whose content changed."""
+    if not items:
+        return 0
+    by_job = {job_id: a for job_id, a in items}
+    prints = {job_id: assessment_fingerprint(a) for job_id, a in by_job.items()}
+    existing = dict(Assessment.objects.filter(job_id__in=list(by_job)).values_list("job_id", "fingerprint"))
+    changed = [job_id for job_id in by_job if existing.get(job_id) != prints[job_id]]
+    if not changed:
+        return 0
+    now = timezone.now()
+    rows = [
+        Assessment(job_id=job_id, suggestion=by_job[job_id].suggestion or "", fingerprint=prints[job_id], updated_at=now)
+        for job_id in changed
+    ]
+    Assessment.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["job"], update_fields=["suggestion", "fingerprint", "updated_at"]
+    )
+    ids = dict(Assessment.objects.filter(job_id__in=changed).values_list("job_id", "id"))
+    AssessmentMetric.objects.filter(assessment_id__in=list(ids.values())).delete()
+    metrics = []
+    for job_id in changed:
+        seen = set()
+        for position, m in enumerate(by_job[job_id].metrics):
+            if m.metric in seen:
+                continue
+            seen.add(m.metric)
+            metrics.append(
+                AssessmentMetric(
+                    assessment_id=ids[job_id],
+                    metric=_cut(m.metric, 16),
+                    position=position,
+                    expected=_cut(m.expected, 255),
+                    actual=_cut(m.actual, 255),
+                    status=m.status,
+                    suggestion=m.suggestion or "",
+                    suggestion_en=m.suggestion_en or "",
+                )
+            )
+    AssessmentMetric.objects.bulk_create(metrics)
+    return len(changed)
+
+
+# ---------------------------------------------------------------- one account and kind
+
+
+class _KindSync:
+    """Listing phase (pages → upserts → gone marking), then the detail phase, for one kind."""
+
+    def __init__(self, account: CloudAccount, kind: str, provider, run: SyncRun):
+        self.account = account
+        self.kind = kind
+        self.provider = provider
+        self.run = run
+        self.counters = _Counters()
+        self.seen_ids: set[str] = set()
+        self.has_detail = kind in DETAIL_KINDS
+        self.calls_at_start = provider.api_calls
+        self._progress_at = 0.0
+        self.lease_owner = ""
+        self._lease_renewed = time.monotonic()
+
+    # -- progress
+    def _progress(self, force=False):
+        now = time.monotonic()
+        if not force and now - self._progress_at < PROGRESS_EVERY:
+            return
+        self._progress_at = now
+        self.counters.apply(self.run)
+        self.run.api_calls = self.provider.api_calls - self.calls_at_start
+        SyncRun.objects.filter(pk=self.run.pk).update(
+            api_calls=self.run.api_calls, **{name: getattr(self.counters, name) for name in self.counters.fields}
+        )
+        if self.lease_owner and now - self._lease_renewed > settings.SYNC_LEASE_SECONDS / 3:
+            renew_lease(self.account.pk, self.lease_owner)
+            self._lease_renewed = now
+
+    # -- the listing
+    def list_all(self):
+        for page in self.provider.iter_pages(self.kind):
+            if page.total is not None:
+                self.counters.remote_total = page.total
+            self.store_records(page.records)
+            self.counters.pages += 1
+            self._progress()
+
+    def list_tracked(self, budget: int):
+        """Short jobs have no list API: re-read each tracked job that may still change."""
+        stale = timezone.now() - SETTLED_SHORT_JOB_REFRESH
+        due = (
+            Job.objects.filter(account=self.account, kind=self.kind, gone=False)
+            .filter(~Q(status__in=SETTLED_STATUSES) | Q(synced_at__lt=stale) | Q(needs_detail=True))
+            .order_by("synced_at")
+            .values_list("remote_id", flat=True)[:budget]
+        )
+        batch, missing = [], []
+        for remote_id in list(due):
+            rec = self.provider.get_job(self.kind, remote_id)
+            if rec is None:
+                missing.append(remote_id)
+            else:
+                batch.append(rec)
+            if len(batch) >= 50:
+                self.store_records(batch)
+                self.counters.pages += 1
+                batch = []
+                self._progress()
+        if batch:
+            self.store_records(batch)
+            self.counters.pages += 1
+        if missing:
+            self.counters.marked_gone += self._mark_gone_by_remote_id(missing)
+        self._progress(force=True)
+
+    def store_records(self, records: list[JobRecord]):
+        # De-duplicate within the page (last wins) and across pages (first page wins).
+        page = {}
+        for rec in records:
+            rid = rec.remote_id
+            if not rid or len(rid) > 128 or rec.kind != self.kind:
+                log.warning("skipping a %s record with an unusable id %r", self.kind, rid[:64] if rid else rid)
+                continue
+            if rid in self.seen_ids:
+                continue
+            page[rid] = rec
+        if not page:
+            return
+        self.seen_ids.update(page)
+        self.counters.seen += len(page)
+
+        existing = {}
+        for chunk in _chunks(page):
+            for row in Job.objects.filter(account_id=self.account.pk, kind=self.kind, remote_id__in=chunk).values_list(
+                "remote_id", "id", "fingerprint", "state", "gone", "state_changed_at"
+            ):
+                existing[row[0]] = _Existing(*row[1:])
+
+        now = timezone.now()
+        new_rows, changed_rows, events, assessments = [], [], [], []
+        for rid, rec in page.items():
+            fp = record_fingerprint(rec)
+            old = existing.get(rid)
+            if old is not None and old.fingerprint == fp and not old.gone:
+                continue
+            job = _job_from_record(self.account, rec, fp, now, kind_has_detail=self.has_detail)
+            if old is None:
+                new_rows.append((job, rec))
+                continue
+            job.state_changed_at = old.state_changed_at
+            if old.state != job.state:
+                # The vendor's update time is exact for voice jobs; fall back to now.
+                t = rec.updated_at if rec.updated_at and old.state_changed_at < rec.updated_at <= now else now
+                job.state_changed_at = t
+                if old.state:  # a tracked placeholder has no previous state to report
+                    events.append(
+                        JobEvent(
+                            job_id=old.id,
+                            occurred_at=t,
+                            source=JobEvent.Source.OBSERVED,
+                            from_state=old.state,
+                            to_state=job.state,
+                            details={"status": job.status},
+                            key=event_key("observed", t, extra=f"{old.state}>{job.state}"),
+                        )
+                    )
+            changed_rows.append((job, rec, old))
+
+        self.counters.unchanged += len(page) - len(new_rows) - len(changed_rows)
+        if not new_rows and not changed_rows:
+            return
+        if changed_rows:
+            self._keep_sticky(changed_rows)
+
+        rows = [job for job, _ in new_rows] + [job for job, _, _ in changed_rows]
+        with transaction.atomic():
+            Job.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["account", "kind", "remote_id"],
+                update_fields=UPSERT_FIELDS,
+            )
+            if events:
+                JobEvent.objects.bulk_create(events, ignore_conflicts=True)
+            if any(job.pk is None for job, _ in new_rows):
+                self._load_new_ids(new_rows)  # a backend that cannot return ids from an upsert
+            assessments = [(job.pk, rec.assessment) for job, rec in new_rows if rec.assessment is not None]
+            assessments += [(old.id, rec.assessment) for _, rec, old in changed_rows if rec.assessment is not None]
+            store_assessments(assessments)
+        self.counters.created += len(new_rows)
+        self.counters.updated += len(changed_rows)
+        self.counters.events_created += len(events)
+
+    def _load_new_ids(self, new_rows):
+        remote_ids = [job.remote_id for job, _ in new_rows]
+        ids = dict(
+            Job.objects.filter(account_id=self.account.pk, kind=self.kind, remote_id__in=remote_ids).values_list(
+                "remote_id", "id"
+            )
+        )
+        for job, _ in new_rows:
+            job.pk = ids.get(job.remote_id)
+
+    def _keep_sticky(self, changed_rows):
+        """A changed list record must not blank what the detail fetch filled in."""
+        ids = [old.id for _, _, old in changed_rows]
+        current = {}
+        for chunk in _chunks(ids):
+            for row in Job.objects.filter(pk__in=chunk).values("id", "payload", "created_at", "updated_at", *STICKY_FIELDS):
+                current[row["id"]] = row
+        for job, rec, old in changed_rows:
+            cur = current.get(old.id)
+            if not cur:
+                continue
+            for name in STICKY_FIELDS:
+                if not getattr(job, name) and cur[name]:
+                    setattr(job, name, cur[name])
+            if rec.created_at is None:
+                job.created_at = cur["created_at"]
+            if rec.updated_at is None and rec.created_at is None:
+                job.updated_at = cur["updated_at"]
+            if isinstance(cur["payload"], dict) and cur["payload"]:
+                job.payload = {**cur["payload"], **(rec.payload or {})}
+
+    def mark_gone(self):
+        """After a complete listing: flag (never delete) jobs the vendor no longer lists."""
+        absent = []
+        rows = Job.objects.filter(account_id=self.account.pk, kind=self.kind, gone=False).values_list("id", "remote_id")
+        for pk, rid in rows.iterator(chunk_size=5000):
+            if rid not in self.seen_ids:
+                absent.append(pk)
+        now = timezone.now()
+        marked = 0
+        for chunk in _chunks(absent):
+            marked += Job.objects.filter(pk__in=chunk, gone=False).update(gone=True, gone_at=now, needs_detail=False)
+        self.counters.marked_gone += marked
+
+    def _mark_gone_by_remote_id(self, remote_ids):
+        now = timezone.now()
+        return Job.objects.filter(
+            account_id=self.account.pk, kind=self.kind, remote_id__in=remote_ids, gone=False
+        ).update(gone=True, gone_at=now, needs_detail=False)
+
+    # -- the detail phase
+    def fetch_details(self, budget: int):
+        """Detail / op-logs for new or changed jobs, in-progress first, within the budget.
+
+        Raises the ProviderError that stopped the phase (the listing is already stored)."""
+        if not self.has_detail or budget <= 0:
+            return
+        queue = list(
+            Job.objects.filter(account_id=self.account.pk, kind=self.kind, needs_detail=True, gone=False)
+            .annotate(
+                active=Case(When(status__in=ACTIVE_STATUSES, then=Value(0)), default=Value(1), output_field=IntegerField())
+            )
+            .order_by("active", "-updated_at", "-id")[:budget]
+        )
+        first_error = None
+        for group in _chunks(queue, DETAIL_CHUNK):
+            fetched = []
+            for job in group:
+                try:
+                    fetched.append((job, self.provider.fetch_detail(_record_from_job(job))))
+                except ProviderError as exc:
+                    if isinstance(exc, NotFoundError):
+                        # Gone from the vendor; the next complete listing flags it.
+                        Job.objects.filter(pk=job.pk).update(needs_detail=False)
+                        continue
+                    first_error = first_error or exc
+                    if _stops_details(exc):
+                        break  # throttled, down or unauthorised: later jobs would fail the same way
+                    # One job's unusable detail must not starve the others: keep going.
+            self._store_details(fetched)
+            self._progress()
+            if first_error is not None and _stops_details(first_error):
+                break
+        if first_error is not None:
+            raise first_error
+
+    def _store_details(self, fetched):
+        if not fetched:
+            return
+        now = timezone.now()
+        with transaction.atomic():
+            assessments = []
+            for job, detail in fetched:
+                rec = detail.record
+                updates = {"needs_detail": False, "detail_synced_at": now}
+                for name in STICKY_FIELDS + ["name", "batch"]:
+                    value = getattr(rec, name)
+                    if value and value != getattr(job, name):
+                        limit = Job._meta.get_field(name).max_length
+                        updates[name] = _cut(value, limit) if limit else value
+                if rec.tags and list(rec.tags) != list(job.tags or []):
+                    updates["tags"] = list(rec.tags)
+                    updates["tags_text"] = _tags_text(rec.tags)
+                if rec.payload:
+                    updates["payload"] = {**(job.payload or {}), **rec.payload}
+                Job.objects.filter(pk=job.pk).update(**updates)
+                self.counters.events_created += _store_events(job.pk, detail.events)
+                if rec.assessment is not None:
+                    assessments.append((job.pk, rec.assessment))
+                self.counters.details_fetched += 1
+            store_assessments(assessments)
+
+
+def _stops_details(exc: ProviderError) -> bool:
+    """Throttled, down or unauthorised: the remaining detail fetches would fail the same way."""
+    return not exc.permanent or isinstance(exc, AuthError)
+
+
+def _finish_run(run: SyncRun, ks: _KindSync | None, outcome: str, exc: BaseException | None, account):
+    if ks is not None:
+        ks.counters.apply(run)
+        run.api_calls = ks.provider.api_calls - ks.calls_at_start
+    run.outcome = outcome
+    run.finished_at = timezone.now()
+    if exc is not None:
+        for name, value in _error_fields(exc, account).items():
+            setattr(run, name, value)
+        run.retryable = isinstance(exc, ProviderError) and not exc.permanent
+    else:
+        run.retryable = False
+    run.save()
+    return run
+
+
+def _run_kind(account, kind, provider, run: SyncRun, lease_owner: str, budget: int) -> SyncRun:
+    """Both phases for one kind; records the outcome on `run`. Never raises a ProviderError."""
+    run.outcome = SyncRun.Outcome.RUNNING
+    run.started_at = timezone.now()
+    run.save(update_fields=["outcome", "started_at"])
+    ks = _KindSync(account, kind, provider, run)
+    ks.lease_owner = lease_owner
+    try:
+        if kind == Kind.VOICE_ASSESSMENT:
+            ks.list_tracked(budget)
+        else:
+            ks.list_all()
+            ks.mark_gone()
+    except ProviderError as exc:
+        # Pages stored so far stay; nothing is marked gone from an incomplete listing.
+        outcome = SyncRun.Outcome.PARTIAL if ks.counters.pages else SyncRun.Outcome.FAILED
+        log.warning("sync %s/%s stopped: %s", account.name, kind, _redact(str(exc), account))
+        return _finish_run(run, ks, outcome, exc, account)
+    except Exception as exc:
+        log.exception("sync %s/%s crashed", account.name, kind)
+        _finish_run(run, ks, SyncRun.Outcome.FAILED, exc, account)
+        if _is_time_limit(exc):
+            raise
+        return run
+    try:
+        ks.fetch_details(budget)
+    except ProviderError as exc:
+        log.warning("detail fetch %s/%s stopped: %s", account.name, kind, _redact(str(exc), account))
+        return _finish_run(run, ks, SyncRun.Outcome.PARTIAL, exc, account)
+    except Exception as exc:
+        log.exception("detail fetch %s/%s crashed", account.name, kind)
+        _finish_run(run, ks, SyncRun.Outcome.PARTIAL, exc, account)
+        if _is_time_limit(exc):
+            raise
+        return run
+    return _finish_run(run, ks, SyncRun.Outcome.SUCCEEDED, None, account)
+
+
+def _is_time_limit(exc):
+    return type(exc).__name__ in ("SoftTimeLimitExceeded", "TimeLimitExceeded")
+
+
+def _get_provider(account):
+    from jobs.providers import get_provider
+
+    return get_provider(account)
+
+
+def _prepare_runs(account, kinds, trigger, runs):
+    by_kind = {run.kind: run for run in (runs or [])}
+    out = []
+    for kind in kinds:
+        run = by_kind.get(kind) or SyncRun(account=account, kind=kind, trigger=trigger)
+        out.append(run)
+    return out
+
+
+def sync_account(account: CloudAccount, kinds=None, trigger="schedule", runs=None, provider=None) -> list[SyncRun]:
+    """Sync the given kinds (default: all the account syncs) under the account lease.
+
+    `runs` are SyncRun rows created earlier (QUEUED, e.g. by start_manual_sync) to fill in.
+    Returns one finished SyncRun per kind; SKIPPED ones when another sync holds the lease.
+    """
+    offered = account.sync_kinds()
+    kinds = [k for k in (kinds or offered) if k in offered]
+    runs = _prepare_runs(account, kinds, trigger, runs)
+    if not runs:
+        return []
+    owner = uuid.uuid4().hex
+    if not claim_lease(account.pk, owner):
+        now = timezone.now()
+        for run in runs:
+            run.outcome = SyncRun.Outcome.SKIPPED
+            run.finished_at = now
+            run.error_message = "another sync of this account was running"
+            run.retryable = False
+            run.save()
+        return runs
+    try:
+        for run in runs:  # visible at once as running/queued on the sync page
+            if run.pk is None:
+                run.outcome = SyncRun.Outcome.QUEUED
+                run.save()
+        try:
+            provider = provider or _get_provider(account)
+        except Exception as exc:  # bad stored credential, unknown provider
+            log.warning("cannot build a provider for %s: %s", account.name, type(exc).__name__)
+            for run in runs:
+                _finish_run(run, None, SyncRun.Outcome.FAILED, exc, account)
+            _update_account(account, runs)
+            return runs
+        budget = settings.SYNC_DETAIL_BUDGET
+        for run in runs:
+            _run_kind(account, run.kind, provider, run, owner, budget)
+        _update_account(account, runs)
+        return runs
+    finally:
+        release_lease(account.pk, owner)
+
+
+def sync_account_kind(account: CloudAccount, kind: str, trigger="schedule", provider=None) -> SyncRun:
+    """Sync one kind of one account (see sync_account)."""
+    runs = sync_account(account, [kind], trigger=trigger, provider=provider)
+    if not runs:
+        raise ValueError(f"account {account.name} does not sync {kind}")
+    return runs[0]
+
+
+def _update_account(account, runs):
+    now = timezone.now()
+    failed = [r for r in runs if r.outcome in (SyncRun.Outcome.FAILED, SyncRun.Outcome.PARTIAL)]
+    fields = {
+        "last_sync_at": now,
+        "has_active_jobs": Job.objects.filter(account=account, status__in=ACTIVE_STATUSES, gone=False).exists(),
+    }
+    if failed:
+        fields["last_error"] = "; ".join(run_reason(r) for r in failed)
+        fields["last_error_at"] = now
+    else:
+        fields["last_success_at"] = now
+        fields["last_error"] = ""
+    CloudAccount.objects.filter(pk=account.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(account, name, value)
+
+
+# ---------------------------------------------------------------- entry points for views/tasks
+
+
+def start_manual_sync(account: CloudAccount, kinds=None, trigger="manual") -> list[SyncRun]:
+    """Create QUEUED SyncRuns and enqueue the sync after commit; poll the runs for progress."""
+    from jobs import tasks
+
+    offered = account.sync_kinds()
+    kinds = [k for k in (kinds or offered) if k in offered]
+    runs = [SyncRun.objects.create(account=account, kind=k, trigger=trigger, outcome=SyncRun.Outcome.QUEUED) for k in kinds]
+    if runs:
+        run_ids = [r.pk for r in runs]
+        transaction.on_commit(
+            lambda: tasks.sync_account.apply_async(
+                args=[account.pk], kwargs={"kinds": kinds, "trigger": trigger, "run_ids": run_ids}
+            )
+        )
+    return runs
+
+
+def track_jobs(account: CloudAccount, kind: str, remote_ids: Iterable[str]) -> int:
+    """Register job ids the vendor cannot list (short jobs); the next sync fetches them.
+
+    Returns how many were new. Ids already tracked are left as they are."""
+    if kind not in account.sync_kinds() and kind not in [k.value for k in Kind]:
+        raise ValueError(f"unknown kind {kind!r}")
+    ids = []
+    for raw in remote_ids:
+        rid = (raw or "").strip()
+        if rid and len(rid) <= 128 and rid not in ids:
+            ids.append(rid)
+    if not ids:
+        return 0
+    now = timezone.now()
+    known = set(
+        Job.objects.filter(account=account, kind=kind, remote_id__in=ids).values_list("remote_id", flat=True)
+    )
+    rows = [
+        Job(
+            account=account,
+            kind=kind,
+            remote_id=rid,
+            created_at=now,
+            updated_at=now,
+            first_seen_at=now,
+            synced_at=now,
+            state_changed_at=now,
+            needs_detail=True,
+        )
+        for rid in ids
+        if rid not in known
+    ]
+    Job.objects.bulk_create(rows, ignore_conflicts=True)
+    if known:  # tracking a gone job again brings it back
+        Job.objects.filter(account=account, kind=kind, remote_id__in=list(known), gone=True).update(
+            gone=False, gone_at=None, needs_detail=True
+        )
+    return len(rows)
+
+
+def refresh_job(job: Job, run: SyncRun | None = None, provider=None) -> SyncRun:
+    """Re-fetch one job (and its detail) now, under the account lease."""
+    account = job.account
+    run = run or SyncRun(account=account, kind=job.kind, trigger="refresh")
+    owner = uuid.uuid4().hex
+    if not claim_lease(account.pk, owner):
+        run.outcome = SyncRun.Outcome.SKIPPED
+        run.finished_at = timezone.now()
+        run.error_message = "another sync of this account was running"
+        run.save()
+        return run
+    try:
+        run.outcome = SyncRun.Outcome.RUNNING
+        run.started_at = timezone.now()
+        run.save()
+        ks = None
+        try:
+            provider = provider or _get_provider(account)
+            ks = _KindSync(account, job.kind, provider, run)
+            rec = provider.get_job(job.kind, job.remote_id)
+            if rec is None:
+                ks.counters.marked_gone += ks._mark_gone_by_remote_id([job.remote_id])
+            else:
+                ks.store_records([rec])
+                ks.counters.pages = 1
+                Job.objects.filter(pk=job.pk).update(needs_detail=job.kind in DETAIL_KINDS)
+                ks.fetch_details(1)
+        except Exception as exc:
+            _finish_run(run, ks, SyncRun.Outcome.FAILED, exc, account)
+            if not isinstance(exc, ProviderError):
+                log.exception("refresh of job %s crashed", job.pk)
+            return run
+        return _finish_run(run, ks, SyncRun.Outcome.SUCCEEDED, None, account)
+    finally:
+        release_lease(account.pk, owner)
+
+
+def start_job_refresh(job: Job) -> SyncRun:
+    """Create a QUEUED refresh run for one job and enqueue it after commit."""
+    from jobs import tasks
+
+    run = SyncRun.objects.create(account=job.account, kind=job.kind, trigger="refresh", outcome=SyncRun.Outcome.QUEUED)
+    transaction.on_commit(lambda: tasks.refresh_job.apply_async(args=[job.pk], kwargs={"run_id": run.pk}))
+    return run
+
+
+def due_accounts(now=None) -> list[CloudAccount]:
+    """Enabled accounts whose interval has passed (the active interval while jobs move)."""
+    now = now or timezone.now()
+    out = []
+    for account in CloudAccount.objects.filter(enabled=True):
+        interval = account.active_sync_interval if account.has_active_jobs else account.sync_interval
+        last = max([t for t in (account.last_sync_at, account.sync_enqueued_at) if t], default=None)
+        if last is None or last <= now - timedelta(seconds=interval):
+            out.append(account)
+    return out
+
+
+def mark_enqueued(account: CloudAccount, now=None) -> bool:
+    """Record that a sync was enqueued, unless another dispatcher just did (conditional UPDATE)."""
+    now = now or timezone.now()
+    prev = account.sync_enqueued_at
+    qs = CloudAccount.objects.filter(pk=account.pk)
+    qs = qs.filter(sync_enqueued_at__isnull=True) if prev is None else qs.filter(sync_enqueued_at=prev)
+    return qs.update(sync_enqueued_at=now) == 1
+
+
+def expire_abandoned_runs(now=None) -> int:
+    """Runs left QUEUED/RUNNING by a worker that died or a task that expired: mark them failed."""
+    now = now or timezone.now()
+    limit = now - timedelta(seconds=max(settings.SYNC_LEASE_SECONDS, 300) * 2)
+    return SyncRun.objects.filter(
+        outcome__in=[SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING], started_at__lt=limit
+    ).update(
+        outcome=SyncRun.Outcome.FAILED,
+        finished_at=now,
+        error_code="abandoned",
+        error_message="the sync never finished (worker stopped or task expired)",
+    )

@@ -1,0 +1,84 @@
+"""Thin Celery tasks: load the arguments, call a service in jobs.sync, own the retries.
+
+- ``dispatch_due_syncs()`` runs from Celery beat (django-celery-beat's database scheduler;
+  the PeriodicTask row is created by migration jobs/0003 and editable in the admin).
+- ``sync_account(account_id, kinds=None, trigger="schedule", run_ids=None)``.
+- ``refresh_job(job_id, run_id=None)``.
+Enqueue after commit: ``jobs.sync.start_manual_sync`` / ``start_job_refresh`` do it for views.
+"""
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import transaction
+
+from jobs import sync
+from jobs.models import CloudAccount, Job, SyncRun
+
+log = logging.getLogger(__name__)
+
+TIME_LIMIT = getattr(settings, "SYNC_TASK_TIME_LIMIT", 1800)
+# Transient vendor failures (throttling, 5xx, timeouts) are retried by the task, a few times,
+# with growing delays; the service itself never loops. Permanent ones (bad credentials) are not.
+MAX_RETRIES = 2
+RETRY_DELAY = 30
+
+
+@shared_task(name="jobs.dispatch_due_syncs", ignore_result=True)
+def dispatch_due_syncs():
+    """Enqueue a sync for each enabled account whose interval has passed."""
+    sync.expire_abandoned_runs()
+    enqueued = 0
+    for account in sync.due_accounts():
+        if not sync.mark_enqueued(account):
+            continue
+        interval = account.active_sync_interval if account.has_active_jobs else account.sync_interval
+        transaction.on_commit(
+            lambda pk=account.pk, ttl=max(interval, 60): sync_account.apply_async(
+                args=[pk], kwargs={"trigger": "schedule"}, expires=ttl
+            )
+        )
+        enqueued += 1
+    return enqueued
+
+
+@shared_task(
+    bind=True,
+    name="jobs.sync_account",
+    ignore_result=True,
+    soft_time_limit=TIME_LIMIT - 60,
+    time_limit=TIME_LIMIT,
+    max_retries=MAX_RETRIES,
+)
+def sync_account(self, account_id, kinds=None, trigger="schedule", run_ids=None):
+    account = CloudAccount.objects.filter(pk=account_id).first()
+    runs = list(SyncRun.objects.filter(pk__in=run_ids or [])) if run_ids else None
+    if account is None:
+        SyncRun.objects.filter(pk__in=run_ids or []).delete()
+        return []
+    try:
+        done = sync.sync_account(account, kinds=kinds, trigger=trigger, runs=runs)
+    except SoftTimeLimitExceeded:
+        log.warning("sync of %s hit its time limit", account.name)
+        return []
+    transient = [r for r in done if getattr(r, "retryable", False) and r.outcome == SyncRun.Outcome.FAILED]
+    if transient and self.request.retries < self.max_retries:
+        kinds_left = [r.kind for r in transient]
+        raise self.retry(
+            kwargs={"kinds": kinds_left, "trigger": trigger, "run_ids": None},
+            countdown=RETRY_DELAY * (2**self.request.retries),
+        )
+    return [r.pk for r in done]
+
+
+@shared_task(name="jobs.refresh_job", ignore_result=True, soft_time_limit=120, time_limit=180)
+def refresh_job(job_id, run_id=None):
+    job = Job.objects.select_related("account").filter(pk=job_id).first()
+    run = SyncRun.objects.filter(pk=run_id).first() if run_id else None
+    if job is None:
+        if run is not None:
+            run.delete()
+        return None
+    return sync.refresh_job(job, run=run).pk
