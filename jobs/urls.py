@@ -4,4 +4,14 @@ from jobs import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("jobs/", views.job_list, name="job_list"),
+    path("jobs/counts/", views.job_counts, name="job_counts"),
+    path("jobs/export.csv", views.job_export, name="job_export"),
+    path("jobs/<int:pk>/", views.job_detail, name="job_detail"),
+    path("jobs/<int:pk>/refresh/", views.job_refresh, name="job_refresh"),
+    path("sync/", views.sync_page, name="sync"),
+    path("sync/now/", views.sync_now, name="sync_now"),
+    path("sync/progress/", views.sync_progress, name="sync_progress"),
+    path("track/", views.track_jobs, name="track_jobs"),
+    path("preferences/", views.preferences, name="preferences"),
 ]

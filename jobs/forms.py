@@ -1,0 +1,213 @@
+"""GET filter forms (clean_<field> converts; the view answers 400 on nonsense) and the small
+POST forms of the dashboard: track short jobs, preferences."""
+
+import re
+import zoneinfo
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+
+from jobs import selectors
+from jobs.models import CloudAccount, Kind, Provider, Status
+
+PRESETS = [
+    ("", _("Any time")),
+    ("today", _("Today")),
+    ("7d", _("Last 7 days")),
+    ("30d", _("Last 30 days")),
+]
+SORT_CHOICES = [
+    ("updated", _("Recently updated")),
+    ("created", _("Recently created")),
+    ("name", _("Name")),
+]
+TRUE_VALUES = ("1", "on", "true", "yes")
+FALSE_VALUES = ("", "0", "off", "false", "no")
+STATE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,127}$")
+
+
+class FlagInput(forms.CheckboxInput):
+    """A checkbox that hands the raw value to clean_<field>, so "abc" can be refused."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=dict(attrs or {}, value="1"), check_test=lambda v: str(v).lower() in TRUE_VALUES)
+
+    def format_value(self, value):
+        return None
+
+    def value_from_datadict(self, data, files, name):
+        return data.get(name, "")
+
+
+def _flag(value):
+    value = (value or "").strip().lower()
+    if value in TRUE_VALUES:
+        return True
+    if value in FALSE_VALUES:
+        return False
+    raise forms.ValidationError(_("Expected 1 or 0."), code="invalid")
+
+
+CHECKBOXES = forms.CheckboxSelectMultiple
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class JobFilterForm(forms.Form):
+    """The job list's filters; every one lives in the URL."""
+
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=200,
+        strip=True,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Name or job id")}),
+    )
+    account = forms.TypedMultipleChoiceField(label=_("Account"), required=False, coerce=int, widget=CHECKBOXES)
+    cloud = forms.MultipleChoiceField(label=_("Cloud"), required=False, choices=Provider.choices, widget=CHECKBOXES)
+    kind = forms.MultipleChoiceField(label=_("Kind"), required=False, choices=Kind.choices, widget=CHECKBOXES)
+    status = forms.MultipleChoiceField(label=_("Status"), required=False, choices=Status.choices, widget=CHECKBOXES)
+    state = forms.CharField(
+        label=_("Raw state"), required=False, max_length=64, widget=forms.TextInput(attrs={"placeholder": "TRAINING"})
+    )
+    batch = forms.CharField(label=_("Batch"), required=False, max_length=255)
+    tag = forms.CharField(label=_("Tag"), required=False, max_length=100)
+    created = forms.ChoiceField(label=_("Created"), required=False, choices=PRESETS)
+    created_from = forms.DateField(label=_("Created from"), required=False, widget=DATE)
+    created_to = forms.DateField(label=_("Created to"), required=False, widget=DATE)
+    updated = forms.ChoiceField(label=_("Updated"), required=False, choices=PRESETS)
+    updated_from = forms.DateField(label=_("Updated from"), required=False, widget=DATE)
+    updated_to = forms.DateField(label=_("Updated to"), required=False, widget=DATE)
+    stuck = forms.CharField(label=_("Stuck only"), required=False, widget=FlagInput)
+    include_gone = forms.CharField(label=_("Include gone"), required=False, widget=FlagInput)
+    sort = forms.ChoiceField(label=_("Sort by"), required=False, choices=SORT_CHOICES)
+    after = forms.CharField(required=False, max_length=1000)
+    since = forms.CharField(required=False, max_length=64)
+
+    def __init__(self, data=None, accounts=(), now=None, **kwargs):
+        super().__init__(data, **kwargs)
+        self.now = now or timezone.now()
+        self.fields["account"].choices = [(a.pk, a.name) for a in accounts]
+
+    def clean_state(self):
+        state = self.cleaned_data["state"].strip()
+        if state and not STATE_RE.match(state):
+            raise forms.ValidationError(_("Not a vendor state."), code="invalid")
+        return state
+
+    def clean_tag(self):
+        tag = self.cleaned_data["tag"].strip()
+        if "|" in tag:
+            raise forms.ValidationError(_("A tag cannot contain |."), code="invalid")
+        return tag
+
+    def clean_batch(self):
+        return self.cleaned_data["batch"].strip()
+
+    def clean_stuck(self):
+        return _flag(self.cleaned_data["stuck"])
+
+    def clean_include_gone(self):
+        return _flag(self.cleaned_data["include_gone"])
+
+    def clean_sort(self):
+        return self.cleaned_data["sort"] or selectors.DEFAULT_SORT
+
+    def clean_since(self):
+        raw = self.cleaned_data["since"]
+        if not raw:
+            return None
+        value = parse_datetime(raw)
+        if value is None or value.tzinfo is None:
+            raise forms.ValidationError(_("Not a time."), code="invalid")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        if data.get("after"):
+            try:
+                data["cursor"] = selectors.decode_cursor(data["after"], data["sort"])
+            except selectors.BadCursor:
+                self.add_error("after", forms.ValidationError(_("Not a page cursor."), code="invalid"))
+        for name in ("created", "updated"):
+            start, end = self._range(data.get(name), data.get(f"{name}_from"), data.get(f"{name}_to"))
+            if start and end and start >= end:
+                self.add_error(f"{name}_to", forms.ValidationError(_("The end is before the start."), code="invalid"))
+            data[f"{name}_from"], data[f"{name}_to"] = start, end
+        return data
+
+    def _range(self, preset, day_from, day_to):
+        """[start, end) as aware datetimes; days are read in the user's time zone."""
+        tz = timezone.get_current_timezone()
+        if preset:
+            today = timezone.localtime(self.now, tz).date()
+            start_day = {"today": today, "7d": today - timedelta(days=6), "30d": today - timedelta(days=29)}[preset]
+            return datetime.combine(start_day, time.min, tz), None
+        start = datetime.combine(day_from, time.min, tz) if day_from else None
+        end = datetime.combine(day_to + timedelta(days=1), time.min, tz) if day_to else None
+        return start, end
+
+    # Query strings for links: the filters without the page cursor.
+    def filter_params(self):
+        data = self.data
+        params = []
+        for name in self.fields:
+            if name in ("after", "since"):
+                continue
+            for value in data.getlist(name) if hasattr(data, "getlist") else [data.get(name)]:
+                if value not in (None, ""):
+                    params.append((name, value))
+        return params
+
+    def active_count(self):
+        return sum(1 for name, _v in self.filter_params() if name != "sort")
+
+
+class TrackJobsForm(forms.Form):
+    account = forms.ModelChoiceField(
+        label=_("Account"), queryset=CloudAccount.objects.filter(provider=Provider.HUAWEI).order_by("name")
+    )
+    ids = forms.CharField(
+        label=_("Assessment job ids"),
+        widget=forms.Textarea(attrs={"rows": 6, "placeholder": "26f06524-4f75-4b3a-a853-b649a21aaf66"}),
+        help_text=_("One or more ids, separated by spaces, commas or new lines."),
+        max_length=20000,
+    )
+
+    MAX_IDS = 200
+
+    def clean_ids(self):
+        ids = []
+        for raw in re.split(r"[\s,;]+", self.cleaned_data["ids"]):
+            if not raw:
+                continue
+            if not JOB_ID_RE.match(raw):
+                raise forms.ValidationError(_("%(id)s is not a job id."), code="invalid", params={"id": raw[:80]})
+            if raw not in ids:
+                ids.append(raw)
+        if not ids:
+            raise forms.ValidationError(_("Paste at least one job id."), code="required")
+        if len(ids) > self.MAX_IDS:
+            raise forms.ValidationError(
+                _("At most %(n)d ids at a time."), code="max", params={"n": self.MAX_IDS}
+            )
+        return ids
+
+
+def time_zone_choices():
+    return [(name, name) for name in sorted(zoneinfo.available_timezones()) if "/" in name or name == "UTC"]
+
+
+class PreferencesForm(forms.Form):
+    time_zone = forms.ChoiceField(label=_("Time zone"))
+    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = time_zone_choices()

@@ -1,0 +1,360 @@
+"""Read queries for the dashboard: filters, keyset pages, bounded counts, timelines, roll-ups.
+
+Views call these and render; nothing here writes.
+"""
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, F, Max, Q, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from jobs.models import (
+    ACTIVE_STATUSES,
+    Assessment,
+    CloudAccount,
+    Job,
+    JobEvent,
+    Status,
+    SyncRun,
+)
+from jobs.status import unified_status
+
+COUNT_LIMIT = 1000
+
+# sort name -> (field, descending); the id breaks ties in the same direction.
+SORTS = {
+    "updated": ("updated_at", True),
+    "created": ("created_at", True),
+    "name": ("name", False),
+}
+DEFAULT_SORT = "updated"
+
+
+class BadCursor(ValueError):
+    pass
+
+
+# --- stuck limits -------------------------------------------------------------------------
+
+
+def stuck_limit(kind, state):
+    """The hours a job of `kind` may stay in `state`, or None when there is no limit."""
+    limits = settings.STUCK_LIMIT_HOURS
+    hours = limits.get(f"{kind}:{state}", limits.get(f"{kind}:*"))
+    return timedelta(hours=hours) if hours is not None else None
+
+
+def stuck_q(now=None):
+    """Jobs still moving whose current state is older than its limit."""
+    now = now or timezone.now()
+    limits = settings.STUCK_LIMIT_HOURS
+    clauses = Q(pk__in=[])
+    specific = {}
+    for key in limits:
+        kind, _, state = key.partition(":")
+        if state != "*":
+            specific.setdefault(kind, []).append(state)
+    for key, hours in limits.items():
+        kind, _, state = key.partition(":")
+        cutoff = now - timedelta(hours=hours)
+        if state == "*":
+            clause = Q(kind=kind, state_changed_at__lt=cutoff)
+            if specific.get(kind):
+                clause &= ~Q(state__in=specific[kind])
+        else:
+            clause = Q(kind=kind, state=state, state_changed_at__lt=cutoff)
+        clauses |= clause
+    return Q(status__in=ACTIVE_STATUSES) & clauses
+
+
+def is_stuck(job, now=None):
+    if job.status not in ACTIVE_STATUSES:
+        return False
+    limit = stuck_limit(job.kind, job.state)
+    return bool(limit) and (now or timezone.now()) - job.state_changed_at > limit
+
+
+# --- the job list --------------------------------------------------------------------------
+
+
+def filter_jobs(filters, now=None):
+    """Jobs matching the cleaned JobFilterForm data (every key optional)."""
+    qs = Job.objects.all()
+    f = filters
+    if not f.get("include_gone"):
+        qs = qs.filter(gone=False)
+    if f.get("account"):
+        qs = qs.filter(account__in=f["account"])
+    if f.get("cloud"):
+        qs = qs.filter(account__provider__in=f["cloud"])
+    if f.get("kind"):
+        qs = qs.filter(kind__in=f["kind"])
+    if f.get("status"):
+        qs = qs.filter(status__in=f["status"])
+    if f.get("state"):
+        qs = qs.filter(state=f["state"])
+    if f.get("batch"):
+        qs = qs.filter(batch=f["batch"])
+    if f.get("tag"):
+        qs = qs.filter(tags_text__contains=f"|{f['tag']}|")
+    if f.get("q"):
+        text = f["q"]
+        qs = qs.filter(Q(remote_id=text) | Q(name__icontains=text))
+    for name in ("created", "updated"):
+        start, end = f.get(f"{name}_from"), f.get(f"{name}_to")
+        if start:
+            qs = qs.filter(**{f"{name}_at__gte": start})
+        if end:
+            qs = qs.filter(**{f"{name}_at__lt": end})
+    if f.get("stuck"):
+        qs = qs.filter(stuck_q(now))
+    return qs
+
+
+def encode_cursor(value, pk):
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps([value, pk], ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor, sort):
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, pk = json.loads(raw)
+    except (ValueError, TypeError):
+        raise BadCursor(cursor) from None
+    if not isinstance(pk, int) or not isinstance(value, str):
+        raise BadCursor(cursor)
+    if SORTS[sort][0] != "name":
+        value = parse_datetime(value)
+        if value is None or value.tzinfo is None:
+            raise BadCursor(cursor)
+    return value, pk
+
+
+def order_jobs(qs, sort):
+    field_name, desc = SORTS[sort]
+    if desc:
+        return qs.order_by(F(field_name).desc(), F("id").desc())
+    return qs.order_by(field_name, "id")
+
+
+def after_cursor(qs, sort, cursor):
+    """Rows after the cursor. The plain range predicate leads, so the planner starts the
+    index scan at the cursor instead of filtering the whole index with the OR."""
+    value, pk = cursor
+    field_name, desc = SORTS[sort]
+    if desc:
+        return qs.filter(**{f"{field_name}__lte": value}).filter(
+            Q(**{f"{field_name}__lt": value}) | Q(id__lt=pk)
+        )
+    return qs.filter(**{f"{field_name}__gte": value}).filter(Q(**{f"{field_name}__gt": value}) | Q(id__gt=pk))
+
+
+@dataclass
+class JobPage:
+    rows: list
+    next_cursor: str | None
+    cursor_field: str = "updated_at"
+
+
+def job_page(qs, sort=DEFAULT_SORT, cursor=None, size=50):
+    """One keyset page: `size` rows after `cursor` (decoded) and the cursor for the next."""
+    qs = order_jobs(qs, sort)
+    if cursor:
+        qs = after_cursor(qs, sort, cursor)
+    rows = list(qs.select_related("account")[: size + 1])
+    next_cursor = None
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        next_cursor = encode_cursor(getattr(last, SORTS[sort][0]), last.pk)
+    return JobPage(rows=rows, next_cursor=next_cursor)
+
+
+@dataclass
+class BoundedCount:
+    n: int
+    more: bool
+
+    def __str__(self):
+        return f"{self.n:,}+" if self.more else f"{self.n:,}"
+
+
+def bounded_count(qs, limit=COUNT_LIMIT):
+    """COUNT over at most limit+1 rows: cheap on a big table, exact when small."""
+    n = qs.order_by()[: limit + 1].count()
+    return BoundedCount(min(n, limit), n > limit)
+
+
+def status_chips(qs_without_status, limit=COUNT_LIMIT):
+    """A bounded count per unified status, one short query each (each can use an index)."""
+    return [(value, label, bounded_count(qs_without_status.filter(status=value), limit)) for value, label in Status.choices]
+
+
+# --- polling ------------------------------------------------------------------------------
+
+
+def change_cursor():
+    """The newest `synced_at` in the cache (one step down the job_synced index): a poll asks
+    for rows of its filter changed after it."""
+    return Job.objects.order_by().aggregate(m=Max("synced_at"))["m"]
+
+
+def changed_since(qs, since, size=50):
+    return list(
+        qs.filter(synced_at__gt=since).select_related("account").order_by(F("synced_at").desc(), F("id").desc())[:size]
+    )
+
+
+# --- job detail ---------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    event: JobEvent
+    label: str
+    since_previous: timedelta | None = None
+    duration: timedelta | None = None  # time spent in this step until the next (or now)
+    stuck: bool = False
+    limit: timedelta | None = None
+    current: bool = False
+
+
+@dataclass
+class Timeline:
+    steps: list = field(default_factory=list)
+    totals: list = field(default_factory=list)  # [(label, timedelta, stuck)]
+    total: timedelta | None = None
+
+
+def job_detail(pk):
+    """The job with its account, linked job, events (time order) and assessment + metrics."""
+    job = Job.objects.select_related("account").get(pk=pk)
+    linked = None
+    if job.linked_job_id:
+        linked = (
+            Job.objects.filter(account=job.account_id, remote_id=job.linked_job_id).only("id", "name", "kind", "remote_id", "status").first()
+        )
+    else:
+        linked = (
+            Job.objects.filter(account=job.account_id, linked_job_id=job.remote_id)
+            .exclude(pk=job.pk)
+            .only("id", "name", "kind", "remote_id", "status")
+            .first()
+        )
+    events = list(JobEvent.objects.filter(job=job).order_by("occurred_at", "id"))
+    assessment = Assessment.objects.filter(job=job).prefetch_related("metrics").first()
+    return job, linked, events, assessment
+
+
+def timeline(job, events, now=None):
+    """Steps in time order with the time between them, time spent per state and stuck marks.
+
+    A step is a state change (to_state) or, for op-log entries without one, the action. The
+    last step of a job still in progress lasts until now; a settled job's last step has no
+    duration.
+    """
+    now = now or timezone.now()
+    tl = Timeline()
+    settled = job.status not in ACTIVE_STATUSES and job.status not in (Status.NEEDS_ACTION, Status.PAUSED)
+    totals = {}
+    order = []
+    prev = None
+    for ev in events:
+        label = ev.to_state or ev.action or ev.source
+        step = Step(event=ev, label=label)
+        if prev is not None:
+            step.since_previous = ev.occurred_at - prev.event.occurred_at
+            prev.duration = step.since_previous
+        tl.steps.append(step)
+        prev = step
+    if prev is not None and not settled:
+        prev.duration = max(now - prev.event.occurred_at, timedelta(0))
+        prev.current = True
+    for step in tl.steps:
+        if step.duration is None:
+            continue
+        limit = stuck_limit(job.kind, step.label)
+        moving = unified_status(job.kind, step.label) in ACTIVE_STATUSES
+        step.limit = limit
+        step.stuck = bool(limit) and moving and step.duration > limit
+        if step.label not in totals:
+            order.append(step.label)
+            totals[step.label] = [timedelta(0), False]
+        totals[step.label][0] += step.duration
+        totals[step.label][1] |= step.stuck
+    tl.totals = [(label, totals[label][0], totals[label][1]) for label in order]
+    if tl.steps:
+        end = tl.steps[-1].event.occurred_at if settled else now
+        tl.total = end - tl.steps[0].event.occurred_at
+    return tl
+
+
+# --- overview -----------------------------------------------------------------------------
+
+
+def status_counts():
+    """{(account_id, kind): {status: n}} over jobs still listed by the vendor."""
+    counts = {}
+    rows = Job.objects.filter(gone=False).values("account_id", "kind", "status").annotate(n=Count("id")).order_by()
+    for row in rows:
+        counts.setdefault((row["account_id"], row["kind"]), {})[row["status"]] = row["n"]
+    return counts
+
+
+def stuck_jobs(limit=20, now=None):
+    return list(
+        Job.objects.filter(gone=False)
+        .filter(stuck_q(now))
+        .select_related("account")
+        .order_by("state_changed_at", "id")[:limit]
+    )
+
+
+def recent_failures(limit=10):
+    return list(
+        Job.objects.filter(gone=False, status=Status.FAILED)
+        .select_related("account")
+        .order_by(F("updated_at").desc(), F("id").desc())[:limit]
+    )
+
+
+def accounts():
+    return list(CloudAccount.objects.order_by("name"))
+
+
+def freshness(account, now=None):
+    """'fresh', 'stale' or 'never', judged against the account's own sync interval."""
+    now = now or timezone.now()
+    if not account.last_success_at:
+        return "never"
+    if now - account.last_success_at <= timedelta(seconds=2 * max(account.sync_interval, 60)):
+        return "fresh"
+    return "stale"
+
+
+# --- sync runs ----------------------------------------------------------------------------
+
+
+def recent_sync_runs(per_kind=5):
+    """The newest runs per account and kind, one query (a window function)."""
+    ranked = SyncRun.objects.annotate(
+        rank=Window(RowNumber(), partition_by=[F("account_id"), F("kind")], order_by=F("started_at").desc())
+    )
+    runs = ranked.filter(rank__lte=per_kind).select_related("account").order_by("account__name", "kind", "-started_at")
+    grouped = {}
+    for run in runs:
+        grouped.setdefault((run.account_id, run.kind), []).append(run)
+    return grouped
+
+
+def sync_runs(ids):
+    return list(SyncRun.objects.filter(pk__in=ids).select_related("account").order_by("account__name", "kind", "pk"))

@@ -1,0 +1,243 @@
+"""Filters and server-side SVG charts for the dashboard templates.
+
+Every value that reaches markup goes through format_html / escape.
+"""
+
+import json
+import re
+from datetime import timedelta
+
+from django import template
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+
+from jobs.models import Kind, Provider, Status
+
+register = template.Library()
+
+
+def _n(value):
+    return f"{value:.1f}"
+
+STATUS_COLOURS = {
+    "queued": "#7c8aa5",
+    "reviewing": "#8e5bd0",
+    "running": "#2457c5",
+    "needs_action": "#c77700",
+    "paused": "#a0a4ab",
+    "succeeded": "#1b7a3a",
+    "failed": "#b3261e",
+    "cancelled": "#5b6475",
+    "unknown": "#c2c7d0",
+}
+STATUS_ICONS = {
+    "queued": "⋯",
+    "reviewing": "◔",
+    "running": "▶",
+    "needs_action": "!",
+    "paused": "❚❚",
+    "succeeded": "✓",
+    "failed": "✕",
+    "cancelled": "⊘",
+    "unknown": "?",
+}
+
+
+def _label(choices, value):
+    try:
+        return choices(value).label
+    except ValueError:
+        return value
+
+
+@register.filter
+def status_label(value):
+    return _label(Status, value)
+
+
+@register.filter
+def kind_label(value):
+    return _label(Kind, value)
+
+
+@register.filter
+def provider_label(value):
+    return _label(Provider, value)
+
+
+@register.simple_tag
+def status_badge(value):
+    """A badge with an icon and the text: never colour alone."""
+    return format_html(
+        '<span class="badge st-{}"><span aria-hidden="true">{}</span> {}</span>',
+        value,
+        STATUS_ICONS.get(value, "?"),
+        status_label(value),
+    )
+
+
+@register.filter
+def status_colour(value):
+    return STATUS_COLOURS.get(value, "#c2c7d0")
+
+
+@register.filter
+def duration(value):
+    """A timedelta as '2d 3h', '4h 05m', '12m 30s' or '45s'."""
+    if value is None:
+        return ""
+    if not isinstance(value, timedelta):
+        return value
+    seconds = int(value.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        text = _("%(d)dd %(h)dh") % {"d": days, "h": hours}
+    elif hours:
+        text = _("%(h)dh %(m)02dm") % {"h": hours, "m": minutes}
+    elif minutes:
+        text = _("%(m)dm %(s)02ds") % {"m": minutes, "s": secs}
+    else:
+        text = _("%(s)ds") % {"s": secs}
+    return sign + text
+
+
+@register.filter
+def pretty_json(value):
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
+
+
+# --- charts -------------------------------------------------------------------------------
+
+
+@register.simple_tag
+def status_chart(rows, statuses):
+    """Stacked horizontal bars: one per account and kind, one segment per unified status.
+
+    The figure is described by a title and a data table next to it (the text alternative).
+    """
+    bar_h, gap, label_w, width = 22, 10, 260, 900
+    plot_w = width - label_w - 70
+    biggest = max([r["total"] for r in rows] + [1])
+    height = max(len(rows), 1) * (bar_h + gap) + gap
+    parts = []
+    for i, row in enumerate(rows):
+        y = gap + i * (bar_h + gap)
+        label = f"{row['account'].name} · {row['kind_label']}"
+        parts.append(
+            format_html(
+                '<text x="{}" y="{}" class="chart-label" text-anchor="end">{}</text>',
+                label_w - 10, y + bar_h * 0.7, label,
+            )
+        )
+        x = label_w
+        for value, status_text, n in row["counts"]:
+            if not n:
+                continue
+            w = max(plot_w * n / biggest, 2)
+            parts.append(
+                format_html(
+                    '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}: {}</title></rect>',
+                    _n(x), y, _n(w), bar_h, STATUS_COLOURS.get(value, "#999"), status_text, n,
+                )
+            )
+            x += w
+        parts.append(
+            format_html('<text x="{}" y="{}" class="chart-value">{}</text>', _n(x + 6), y + bar_h * 0.7, row["total"])
+        )
+    legend = format_html_join(
+        "",
+        '<span class="legend-item"><span class="swatch" style="background:{}"></span>{}</span>',
+        ((STATUS_COLOURS[v], label) for v, label in statuses),
+    )
+    svg = format_html(
+        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="status-chart-title" '
+        'preserveAspectRatio="xMinYMin meet"><title id="status-chart-title">{}</title>{}</svg>'
+        '<div class="legend" aria-hidden="true">{}</div>',
+        width, height, _("Jobs by status, per account and kind"), mark_safe("".join(parts)), legend,
+    )
+    return svg
+
+
+NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def parse_expected(text):
+    """'[3.0, 5.0]', '3~5', '>= 20', '<0.5' -> (low, high); either may be None."""
+    text = text or ""
+    numbers = [float(n) for n in NUMBER_RE.findall(text)]
+    if len(numbers) >= 2:
+        return min(numbers[:2]), max(numbers[:2])
+    if len(numbers) == 1:
+        if "<" in text or "≤" in text:
+            return None, numbers[0]
+        if ">" in text or "≥" in text:
+            return numbers[0], None
+        return numbers[0], numbers[0]
+    return None, None
+
+
+def parse_actual(text):
+    match = NUMBER_RE.search(text or "")
+    return float(match.group()) if match else None
+
+
+@register.simple_tag
+def assessment_chart(metrics):
+    """One row per metric: the expected range as a band, the actual value as a marker, and
+    the verdict in text ("OK" / "Out of range") beside an icon, so colour is never alone."""
+    row_h, label_w, plot_w, verdict_w = 34, 200, 420, 150
+    width = label_w + plot_w + verdict_w
+    height = max(len(metrics), 1) * row_h + 10
+    parts = []
+    for i, m in enumerate(metrics):
+        y = 8 + i * row_h
+        mid = y + row_h / 2
+        low, high = parse_expected(m.expected)
+        actual = parse_actual(m.actual)
+        parts.append(
+            format_html('<text x="{}" y="{}" class="chart-label" text-anchor="end">{}</text>', label_w - 10, mid + 4, m.get_metric_display())
+        )
+        parts.append(format_html('<line x1="{}" x2="{}" y1="{}" y2="{}" class="track"/>', label_w, label_w + plot_w, mid, mid))
+        values = [v for v in (low, high, actual) if v is not None]
+        if values:
+            lo, hi = min(values), max(values)
+            pad = (hi - lo) * 0.25 or abs(hi) * 0.25 or 1
+            lo, hi = lo - pad, hi + pad
+
+            def sx(v, lo=lo, hi=hi):
+                return label_w + (v - lo) / (hi - lo) * plot_w
+
+            band_lo = sx(low if low is not None else lo)
+            band_hi = sx(high if high is not None else hi)
+            parts.append(
+                format_html(
+                    '<rect x="{}" y="{}" width="{}" height="12" class="band"><title>{}: {}</title></rect>',
+                    _n(band_lo), mid - 6, _n(max(band_hi - band_lo, 2)), _("Expected"), m.expected,
+                )
+            )
+            if actual is not None:
+                cls = "marker bad" if m.out_of_range else "marker ok"
+                parts.append(
+                    format_html(
+                        '<circle cx="{}" cy="{}" r="6" class="{}"><title>{}: {}</title></circle>',
+                        _n(sx(actual)), mid, cls, _("Actual"), m.actual,
+                    )
+                )
+        verdict = ("⚠ " + _("Out of range")) if m.out_of_range else ("✓ " + _("In range"))
+        parts.append(
+            format_html(
+                '<text x="{}" y="{}" class="verdict {}">{}</text>',
+                label_w + plot_w + 12, mid + 4, "bad" if m.out_of_range else "ok", verdict,
+            )
+        )
+    return format_html(
+        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="assess-chart-title" '
+        'preserveAspectRatio="xMinYMin meet"><title id="assess-chart-title">{}</title>{}</svg>',
+        width, height, _("Expected range and actual value per metric"), mark_safe("".join(parts)),
+    )
+
