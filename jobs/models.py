@@ -207,6 +207,10 @@ class Job(models.Model):
             models.Index(fields=["linked_job_id"], name="job_linked"),
             # Job list filter by raw vendor state.
             models.Index(fields=["state"], name="job_state"),
+            # Job list sorted by name (keyset on name, id).
+            models.Index(fields=["name", "id"], name="job_name_keyset"),
+            # Job list polling: "anything changed since the cursor?" and the cursor itself.
+            models.Index(fields=["synced_at"], name="job_synced"),
         ]
 
     def __str__(self):

@@ -260,12 +260,10 @@ def job_refresh(request, pk):
     job = get_object_or_404(Job.objects.select_related("account"), pk=pk)
     from jobs import sync
 
-    # The next run of this account and kind fetches the job's detail and op-logs again.
-    Job.objects.filter(pk=job.pk).update(needs_detail=True)
-    runs = sync.start_manual_sync(job.account, kinds=[job.kind])
-    messages.success(request, _("Refresh queued: the job's details will be fetched again shortly."))
+    runs = [sync.start_job_refresh(job)]
     if _fragment(request):
         return render(request, "jobs/sync.html#progress", _progress_context(runs))
+    messages.success(request, _("Refresh queued: the job's details will be fetched again shortly."))
     return redirect("job_detail", pk=job.pk)
 
 
@@ -293,7 +291,8 @@ def _progress_version(runs):
 
 
 def _progress_context(runs):
-    done = all(r.outcome != SyncRun.Outcome.RUNNING for r in runs)
+    waiting = (SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING)
+    done = all(r.outcome not in waiting for r in runs)
     version = _progress_version(runs)
     query = urlencode([("run", r.pk) for r in runs] + [("v", version)])
     return {"runs": runs, "done": done, "progress_url": reverse("sync_progress") + "?" + query}
