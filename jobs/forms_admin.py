@@ -1,0 +1,192 @@
+"""Admin forms: cloud accounts with write-only secrets.
+
+A secret is never rendered back: the field is always empty, its help text says "set" or
+"not set", a blank value on edit keeps the stored one, and a checkbox clears it. The account's
+region, endpoint, project id, bucket and queue id are validated by building the provider
+client from them (jobs.providers), so the rules live in one place.
+"""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from jobs.models import PROVIDER_KINDS, CloudAccount, Kind, Provider
+
+SECRET_WIDGET_ATTRS = {"autocomplete": "new-password", "spellcheck": "false"}
+
+# Which form field a provider's configuration error is about (its message names it).
+_ERROR_FIELDS = (
+    ("project id", "project_id"),
+    ("bucket", "bucket"),
+    ("queue", "queue_id"),
+    ("endpoint", "endpoint"),
+    ("region", "region"),
+    ("access key", "access_key_id"),
+    ("list path", "list_path"),
+)
+
+
+def provider_config_error(account: CloudAccount):
+    """Build the account's provider client offline; return (field or None, message) on failure."""
+    from jobs.providers import get_provider
+    from jobs.providers.base import ProviderError
+
+    try:
+        get_provider(account)
+    except ProviderError as exc:
+        message = exc.message or str(exc)
+    except (ValueError, KeyError) as exc:
+        message = str(exc)
+    else:
+        return None
+    lowered = message.lower()
+    for needle, field in _ERROR_FIELDS:
+        if needle in lowered:
+            return field, message
+    return None, message
+
+
+def region_pattern(provider: str):
+    """The provider module's region pattern (checked even when an endpoint override is set)."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(f"jobs.providers.{provider}"), "REGION_RE", None)
+    except ImportError:
+        return None
+
+
+class CloudAccountForm(forms.ModelForm):
+    endpoint = forms.URLField(
+        label=_("endpoint override"),
+        required=False,
+        assume_scheme="https",
+        help_text=CloudAccount._meta.get_field("endpoint").help_text,
+    )
+    secret_key = forms.CharField(
+        label=_("secret key"),
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs=SECRET_WIDGET_ATTRS),
+    )
+    clear_secret_key = forms.BooleanField(label=_("clear the stored secret key"), required=False)
+    token = forms.CharField(
+        label=_("token"),
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs=SECRET_WIDGET_ATTRS),
+        help_text=_("Huawei X-Auth-Token, or a Tencent temporary-credential session token. Optional."),
+    )
+    clear_token = forms.BooleanField(label=_("clear the stored token"), required=False)
+    kinds = forms.MultipleChoiceField(
+        label=_("job kinds to sync"),
+        choices=Kind.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every kind the provider offers."),
+    )
+
+    class Meta:
+        model = CloudAccount
+        fields = [
+            "name", "provider", "region", "endpoint", "project_id", "bucket", "queue_id", "list_path",
+            "access_key_id", "secret_key", "clear_secret_key", "token", "clear_token", "kinds", "enabled",
+            "sync_interval", "active_sync_interval",
+        ]  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        has_secret = bool(self.instance.pk and self.instance.has_secret_key)
+        has_token = bool(self.instance.pk and self.instance.has_token)
+        self.fields["secret_key"].help_text = (
+            _("Currently set. Leave blank to keep it; type a new one to replace it.")
+            if has_secret
+            else _("Not set.")
+        )
+        self.fields["token"].help_text = "{} {}".format(
+            _("Currently set. Leave blank to keep it.") if has_token else _("Not set."),
+            self.fields["token"].help_text,
+        )
+        if not has_secret:
+            del self.fields["clear_secret_key"]
+        if not has_token:
+            del self.fields["clear_token"]
+        self.fields["sync_interval"].min_value = 30
+        self.fields["active_sync_interval"].min_value = 15
+
+    def clean_kinds(self):
+        return list(self.cleaned_data.get("kinds") or [])
+
+    def clean_sync_interval(self):
+        value = self.cleaned_data["sync_interval"]
+        if value < 30:
+            raise forms.ValidationError(_("At least 30 seconds."))
+        return value
+
+    def clean_active_sync_interval(self):
+        value = self.cleaned_data["active_sync_interval"]
+        if value < 15:
+            raise forms.ValidationError(_("At least 15 seconds."))
+        return value
+
+    def clean(self):
+        data = super().clean()
+        provider = data.get("provider")
+        if not provider:
+            return data
+        offered = [k.value for k in PROVIDER_KINDS.get(provider, [])]
+        wrong = [k for k in data.get("kinds") or [] if k not in offered]
+        if wrong:
+            self.add_error("kinds", _("%(provider)s does not offer: %(kinds)s") % {
+                "provider": Provider(provider).label, "kinds": ", ".join(wrong)})  # fmt: skip
+        if provider == Provider.HUAWEI and not data.get("project_id"):
+            self.add_error("project_id", _("Huawei accounts need a project id."))
+        if provider == Provider.TENCENT:
+            if not data.get("bucket"):
+                self.add_error("bucket", _("Tencent accounts need a bucket (name-APPID)."))
+            if not data.get("queue_id"):
+                self.add_error("queue_id", _("Tencent accounts need a queue id."))
+        keeps_secret = self.instance.pk and self.instance.has_secret_key and not data.get("clear_secret_key")
+        keeps_token = self.instance.pk and self.instance.has_token and not data.get("clear_token")
+        if not (data.get("secret_key") or keeps_secret or data.get("token") or keeps_token):
+            self.add_error("secret_key", _("Give a secret key (or a token)."))
+        if data.get("secret_key") and not data.get("access_key_id"):
+            self.add_error("access_key_id", _("A secret key needs its access key id."))
+        if not self.errors:
+            self._check_with_provider(data)
+        return data
+
+    def _check_with_provider(self, data):
+        probe = CloudAccount(**{name: data.get(name) for name in (
+            "name", "provider", "region", "endpoint", "project_id", "bucket", "queue_id", "list_path",
+            "access_key_id")})  # fmt: skip
+        probe.list_path = probe.list_path or "/ai_jobs"
+        # The real secret is not needed to validate the settings, only its presence.
+        has_secret = data.get("secret_key") or (
+            self.instance.pk and self.instance.has_secret_key and not data.get("clear_secret_key")
+        )
+        has_token = data.get("token") or (self.instance.pk and self.instance.has_token and not data.get("clear_token"))
+        probe.set_secret_key("x" * 32 if has_secret else "")
+        probe.set_token("x" * 32 if has_token else "")
+        problem = provider_config_error(probe)
+        pattern = region_pattern(probe.provider)
+        if pattern is not None and not pattern.match(probe.region or ""):
+            self.add_error("region", _("Not a region id of this cloud (e.g. cn-north-4, ap-guangzhou)."))
+        if problem:
+            field, message = problem
+            self.add_error(field if field in self.fields else None, message)
+
+    def save(self, commit=True):
+        account = super().save(commit=False)
+        data = self.cleaned_data
+        if data.get("clear_secret_key"):
+            account.set_secret_key("")
+        if data.get("secret_key"):
+            account.set_secret_key(data["secret_key"])
+        if data.get("clear_token"):
+            account.set_token("")
+        if data.get("token"):
+            account.set_token(data["token"])
+        account.kinds = data.get("kinds") or []
+        if commit:
+            account.save()
+        return account
