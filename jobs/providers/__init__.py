@@ -1,0 +1,59 @@
+"""Cloud provider clients. ``get_provider(account)`` is the only Django-aware function here."""
+
+from jobs.providers.base import ConfigError, Provider
+
+
+def http_options_from_settings() -> dict:
+    from django.conf import settings
+
+    return {
+        "connect_timeout": settings.HTTP_CONNECT_TIMEOUT,
+        "read_timeout": settings.HTTP_READ_TIMEOUT,
+        "max_retries": settings.HTTP_MAX_RETRIES,
+        "max_body_bytes": settings.HTTP_MAX_BODY_BYTES,
+    }
+
+
+def get_provider(account, **http_options) -> Provider:
+    """Build the client for a ``jobs.models.CloudAccount``, decrypting its secrets.
+
+    ``http_options`` override the settings (tests pass ``sleep=`` so retries don't wait).
+    Raises ConfigError when the account cannot work (bad region/bucket/endpoint, no secret,
+    a secret that CREDENTIALS_KEY cannot decrypt).
+    """
+    from jobs.crypto import CredentialError
+
+    options = {**http_options_from_settings(), **http_options}
+    try:
+        secret_key = account.get_secret_key()
+        token = account.get_token()
+    except CredentialError as exc:
+        raise ConfigError(str(exc)) from None
+
+    if account.provider == "huawei":
+        from jobs.providers.huawei import HuaweiProvider
+
+        return HuaweiProvider(
+            region=account.region,
+            project_id=account.project_id,
+            access_key_id=account.access_key_id,
+            secret_key=secret_key,
+            token=token,
+            endpoint=account.endpoint,
+            http_options=options,
+        )
+    if account.provider == "tencent":
+        from jobs.providers.tencent import TencentProvider
+
+        return TencentProvider(
+            region=account.region,
+            bucket=account.bucket,
+            secret_id=account.access_key_id,
+            secret_key=secret_key,
+            token=token,
+            queue_id=account.queue_id,
+            list_path=account.list_path or "/ai_jobs",
+            endpoint=account.endpoint,
+            http_options=options,
+        )
+    raise ConfigError(f"unknown provider {account.provider!r}")

@@ -126,6 +126,12 @@ class NotFoundError(ProviderError):
     permanent = True
 
 
+class ConfigError(ProviderError):
+    """The account's settings cannot work (region, bucket, endpoint, missing credentials)."""
+
+    permanent = True
+
+
 class ResponseError(ProviderError):
     """The vendor answered something we cannot use: malformed JSON/XML, wrong shape, too big."""
 
