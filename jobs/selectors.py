@@ -310,7 +310,7 @@ def status_counts():
     return counts
 
 
-def stuck_jobs(limit=20, now=None):
+def stuck_jobs(limit=10, now=None):
     return list(
         Job.objects.filter(gone=False)
         .filter(stuck_q(now))
