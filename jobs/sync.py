@@ -616,7 +616,7 @@ class _KindSync:
             assessments = []
             for job, detail in fetched:
                 rec = detail.record
-                updates = {"needs_detail": False, "detail_synced_at": now}
+                updates = {"needs_detail": False, "detail_synced_at": now, "synced_at": now}
                 for name in STICKY_FIELDS + ["name", "batch"]:
                     value = getattr(rec, name)
                     if value and value != getattr(job, name):

@@ -1,0 +1,71 @@
+"""addaccount NAME --provider huawei|tencent [--region R] [--endpoint URL] [--project-id P]
+[--bucket B] [--queue-id Q] [--list-path /ai_jobs] [--access-key AK] [--kinds k1,k2]
+
+The secret key is read from standard input (one line), never from the command line, so it
+stays out of shell history and `ps`. Validation is the admin form's (jobs.forms_admin).
+"""
+
+import getpass
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from jobs.forms_admin import CloudAccountForm
+from jobs.models import CloudAccount
+
+DEFAULT_REGIONS = {"huawei": "cn-north-4", "tencent": "ap-guangzhou"}
+
+
+class Command(BaseCommand):
+    help = "Add a cloud account; the secret key is read from standard input (one line)."
+    stealth_options = ("stdin",)  # call_command(..., stdin=StringIO(...)) in tests
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+        parser.add_argument("--provider", required=True, choices=["huawei", "tencent"])
+        parser.add_argument("--region", default="")
+        parser.add_argument("--endpoint", default="", help="override URL, e.g. a fakecloud at http://127.0.0.1:8765")
+        parser.add_argument("--project-id", default="")
+        parser.add_argument("--bucket", default="", help="Tencent bucket, name-APPID")
+        parser.add_argument("--queue-id", default="")
+        parser.add_argument("--list-path", default="/ai_jobs", choices=["/ai_jobs", "/jobs"])
+        parser.add_argument("--access-key", default="", help="access key id (AK / SecretId); not secret")
+        parser.add_argument("--kinds", default="", help="comma-separated job kinds (default: all the provider offers)")
+
+    def read_secret(self, stdin):
+        if stdin.isatty():
+            return getpass.getpass("secret key: ")
+        return stdin.readline().strip()
+
+    def handle(self, *args, **opts):
+        if CloudAccount.objects.filter(name=opts["name"]).exists():
+            raise CommandError(f"an account named {opts['name']!r} exists; change it in the admin")
+        secret = self.read_secret(opts.get("stdin") or sys.stdin)
+        if not secret:
+            raise CommandError("no secret key on standard input (give it as one line)")
+        data = {
+            "name": opts["name"],
+            "provider": opts["provider"],
+            "region": opts["region"] or DEFAULT_REGIONS[opts["provider"]],
+            "endpoint": opts["endpoint"],
+            "project_id": opts["project_id"],
+            "bucket": opts["bucket"],
+            "queue_id": opts["queue_id"],
+            "list_path": opts["list_path"],
+            "access_key_id": opts["access_key"],
+            "secret_key": secret,
+            "kinds": [k.strip() for k in opts["kinds"].split(",") if k.strip()],
+            "enabled": True,
+            "sync_interval": CloudAccount._meta.get_field("sync_interval").default,
+            "active_sync_interval": CloudAccount._meta.get_field("active_sync_interval").default,
+        }
+        form = CloudAccountForm(data=data)
+        if not form.is_valid():
+            problems = "; ".join(
+                f"{field}: {' '.join(errors)}" if field != "__all__" else " ".join(errors)
+                for field, errors in form.errors.items()
+            )
+            raise CommandError(f"invalid account: {problems}")
+        account = form.save()
+        kinds = ", ".join(account.sync_kinds())
+        self.stdout.write(f"added {account.name} ({account.provider}, {account.region}); syncs {kinds}")

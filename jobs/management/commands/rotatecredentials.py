@@ -1,0 +1,36 @@
+"""rotatecredentials: re-encrypt every stored secret under the first CREDENTIALS_KEY.
+
+Rotation: put the new key first (CREDENTIALS_KEY=new,old), restart, run this, drop the old key.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from jobs import crypto
+from jobs.models import CloudAccount
+
+
+class Command(BaseCommand):
+    help = "Re-encrypt stored cloud credentials under the first CREDENTIALS_KEY."
+
+    def handle(self, *args, **opts):
+        rotated = 0
+        with transaction.atomic():
+            for account in CloudAccount.objects.select_for_update().order_by("pk"):
+                changed = []
+                for field in ("secret_key_encrypted", "token_encrypted"):
+                    token = getattr(account, field)
+                    if not token:
+                        continue
+                    try:
+                        setattr(account, field, crypto.rotate(token))
+                    except crypto.CredentialError:
+                        raise CommandError(
+                            f"{account.name}: a stored credential cannot be decrypted with any CREDENTIALS_KEY; "
+                            "nothing was changed"
+                        ) from None
+                    changed.append(field)
+                if changed:
+                    account.save(update_fields=changed)
+                    rotated += 1
+        self.stdout.write(f"re-encrypted the credentials of {rotated} account(s)")

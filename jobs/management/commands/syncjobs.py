@@ -1,0 +1,53 @@
+"""syncjobs [--account NAME] [--kind KIND]: sync in the foreground, one summary line per
+account and kind; exits non-zero if any run failed (or stopped part-way)."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from jobs import sync
+from jobs.models import CloudAccount, Kind, SyncRun
+
+BAD = (SyncRun.Outcome.FAILED, SyncRun.Outcome.PARTIAL)
+
+
+def summary(account, run) -> str:
+    seconds = run.duration.total_seconds() if run.duration else 0.0
+    line = (
+        f"{account.name} {run.kind}: {run.outcome} in {seconds:.1f}s, {run.pages} pages, "
+        f"{run.api_calls} calls, {run.seen} seen, {run.created} new, {run.updated} changed, "
+        f"{run.unchanged} unchanged, {run.marked_gone} gone, {run.events_created} events, "
+        f"{run.details_fetched} details"
+    )
+    if run.outcome in BAD or run.outcome == SyncRun.Outcome.SKIPPED:
+        line += f" — {sync.run_reason(run)}"
+    return line
+
+
+class Command(BaseCommand):
+    help = "Sync cloud jobs into the cache now, in the foreground."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--account", help="account name (default: every enabled account)")
+        parser.add_argument("--kind", choices=[k.value for k in Kind], help="one job kind (default: all)")
+
+    def handle(self, *args, **opts):
+        if opts["account"]:
+            accounts = list(CloudAccount.objects.filter(name=opts["account"]))
+            if not accounts:
+                raise CommandError(f"no account named {opts['account']!r}")
+        else:
+            accounts = list(CloudAccount.objects.filter(enabled=True))
+        if not accounts:
+            self.stdout.write("no enabled accounts")
+            return
+        failed = 0
+        for account in accounts:
+            kinds = [opts["kind"]] if opts["kind"] else None
+            if kinds and kinds[0] not in account.sync_kinds():
+                if opts["account"]:
+                    raise CommandError(f"{account.name} does not sync {kinds[0]}")
+                continue
+            for run in sync.sync_account(account, kinds=kinds, trigger="command"):
+                self.stdout.write(summary(account, run))
+                failed += run.outcome in BAD
+        if failed:
+            raise CommandError(f"{failed} sync run(s) failed")

@@ -1,0 +1,143 @@
+import io
+
+import pytest
+from cryptography.fernet import Fernet
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django_celery_beat.models import PeriodicTask
+
+from jobs.models import CloudAccount, Job
+from tests.fixtures_sync import StubProvider, make_record, transport_error
+
+pytestmark = pytest.mark.django_db
+
+PROJECT = "0123456789abcdef0123456789abcdef"
+
+
+def run(*args, stdin=None):
+    out = io.StringIO()
+    kwargs = {"stdout": out}
+    if stdin is not None:
+        kwargs["stdin"] = io.StringIO(stdin)
+    call_command(*args, **kwargs)
+    return out.getvalue()
+
+
+def test_it_adds_an_account_with_the_secret_from_stdin():
+    out = run("addaccount", "prod-bj", "--provider", "huawei", "--project-id", PROJECT, "--access-key", "AK1",
+              "--kinds", "avatar_training,voice_assessment", stdin="the-secret-key\n")  # fmt: skip
+
+    account = CloudAccount.objects.get(name="prod-bj")
+    assert account.get_secret_key() == "the-secret-key"
+    assert account.region == "cn-north-4"
+    assert account.sync_kinds() == ["avatar_training", "voice_assessment"]
+    assert "the-secret-key" not in out and "added prod-bj" in out
+
+
+def test_it_adds_a_tencent_account():
+    run("addaccount", "ci-gz", "--provider", "tencent", "--region", "ap-guangzhou", "--bucket", "media-1250000000",
+        "--queue-id", "p893bcda", "--list-path", "/jobs", "--access-key", "AKID1", stdin="sk\n")  # fmt: skip
+
+    account = CloudAccount.objects.get(name="ci-gz")
+    assert (account.bucket, account.queue_id, account.list_path) == ("media-1250000000", "p893bcda", "/jobs")
+
+
+def test_it_refuses_an_account_without_a_secret():
+    with pytest.raises(CommandError, match="no secret key"):
+        run("addaccount", "x", "--provider", "huawei", "--project-id", PROJECT, "--access-key", "AK", stdin="")
+
+    assert not CloudAccount.objects.exists()
+
+
+def test_it_refuses_invalid_settings():
+    with pytest.raises(CommandError, match="bucket"):
+        run("addaccount", "x", "--provider", "tencent", "--bucket", "nobucket", "--queue-id", "q", "--access-key", "A",
+            stdin="sk\n")  # fmt: skip
+
+
+def test_it_has_no_secret_option():
+    with pytest.raises(CommandError):
+        call_command("addaccount", "x", "--provider", "huawei", "--secret-key", "oops")
+
+
+def test_it_syncs_in_the_foreground(huawei_account, monkeypatch):
+    stub = StubProvider([make_record("avatar_training", i) for i in range(1, 4)])
+    monkeypatch.setattr("jobs.sync._get_provider", lambda account: stub)
+
+    out = run("syncjobs", "--account", "hw-main", "--kind", "avatar_training")
+
+    (line,) = out.splitlines()
+    assert line.startswith("hw-main avatar_training: succeeded")
+    assert "3 seen, 3 new" in line
+    assert Job.objects.count() == 3
+
+
+def test_it_prints_a_line_per_kind_and_fails_when_a_run_fails(huawei_account, monkeypatch):
+    stub = StubProvider([make_record("voice_training", 1)])
+    stub.fail_on_page = ("avatar_training", 0, transport_error())
+    monkeypatch.setattr("jobs.sync._get_provider", lambda account: stub)
+    out = io.StringIO()
+
+    with pytest.raises(CommandError, match="1 sync run"):
+        call_command("syncjobs", stdout=out)
+
+    lines = out.getvalue().splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "hw-main avatar_training", "hw-main voice_training", "hw-main voice_assessment"]  # fmt: skip
+    assert "failed" in lines[0] and "APIGW.0308" in lines[0] and "rid-503" in lines[0]
+
+
+def test_it_tracks_short_jobs(huawei_account):
+    out = run("trackjob", "hw-main", "voice_assessment", "sj-1", "sj-2")
+    again = run("trackjob", "hw-main", "voice_assessment", "sj-2", "sj-3")
+
+    assert "tracking 2 new" in out and "tracking 1 new job(s), 1 already" in again
+    assert sorted(Job.objects.values_list("remote_id", flat=True)) == ["sj-1", "sj-2", "sj-3"]
+
+
+def test_it_refuses_to_track_for_a_tencent_account(tencent_account):
+    with pytest.raises(CommandError, match="does not sync"):
+        run("trackjob", "ci-main", "voice_assessment", "sj-1")
+
+
+def test_it_rotates_credentials_to_the_first_key(settings, huawei_account):
+    old = settings.CREDENTIALS_KEYS[0]
+    new = Fernet.generate_key().decode()
+    huawei_account.set_token("tok-123")
+    huawei_account.save()
+    settings.CREDENTIALS_KEYS = [new, old]
+
+    out = run("rotatecredentials")
+
+    assert "1 account" in out
+    settings.CREDENTIALS_KEYS = [new]
+    account = CloudAccount.objects.get(pk=huawei_account.pk)
+    assert account.get_secret_key() == "sk-super-secret-value" and account.get_token() == "tok-123"
+
+
+def test_it_changes_nothing_when_a_secret_cannot_be_decrypted(settings, huawei_account):
+    before = huawei_account.secret_key_encrypted
+    settings.CREDENTIALS_KEYS = [Fernet.generate_key().decode()]
+
+    with pytest.raises(CommandError, match="cannot be decrypted"):
+        run("rotatecredentials")
+
+    assert CloudAccount.objects.get(pk=huawei_account.pk).secret_key_encrypted == before
+
+
+def test_it_sets_up_the_demo_idempotently():
+    for _ in range(2):
+        run("demo_setup", "--fakecloud-url", "http://127.0.0.1:8765", "--no-track")
+
+    assert User.objects.get(username="admin").is_superuser
+    operator = User.objects.get(username="operator")
+    viewer = User.objects.get(username="viewer")
+    assert operator.check_password("operator") and operator.has_perm("jobs.trigger_sync")
+    assert viewer.has_perm("jobs.view_job") and not viewer.has_perm("jobs.trigger_sync")
+    assert Group.objects.filter(name__in=["viewer", "operator"]).count() == 2
+    hw = CloudAccount.objects.get(name="demo-huawei")
+    ci = CloudAccount.objects.get(name="demo-tencent")
+    assert hw.endpoint == ci.endpoint == "http://127.0.0.1:8765"
+    assert hw.has_secret_key and ci.has_secret_key
+    assert PeriodicTask.objects.get(name="Dispatch due syncs").task == "jobs.dispatch_due_syncs"
