@@ -285,7 +285,8 @@ def sync_page(request):
 
 def _progress_version(runs):
     text = "|".join(
-        f"{r.pk}:{r.outcome}:{r.pages}:{r.seen}:{r.created}:{r.updated}:{r.api_calls}:{r.finished_at}" for r in runs
+        f"{r.pk}:{r.outcome}:{r.pages}:{r.seen}:{r.created}:{r.updated}:{r.api_calls}:{r.finished_at}"
+        for r in sorted(runs, key=lambda r: r.pk)
     )
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
