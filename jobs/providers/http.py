@@ -188,8 +188,10 @@ class HttpClient:
         number = 0
         while True:
             number += 1
+            # Signed per attempt: signatures carry a time. A signing failure is not an attempt.
+            send_headers = self._headers(headers, sign)
             try:
-                response = self._attempt(method, url, headers, body, sign, parse_error, operation, number)
+                response = self._attempt(method, url, send_headers, body, parse_error, operation, number)
             except _RetryableFailure as failure:
                 will_retry = retries_left > 0
                 self._report(operation, number, failure.error, will_retry)
@@ -224,18 +226,19 @@ class HttpClient:
         ceiling = min(self.backoff_max, self.backoff_base * (2 ** (number - 1)))
         return ceiling / 2 + self.rand() * ceiling / 2
 
-    def _attempt(self, method, url, headers, body, sign, parse_error, operation, number) -> Response:
+    def _headers(self, headers, sign) -> dict:
         send_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
         send_headers.update(headers or {})
         if sign is not None:
             send_headers = sign(dict(send_headers))
         # The Authorization value of this attempt is a secret too (replayable until it expires).
         for name, value in send_headers.items():
-            if name.lower() in ("authorization", "x-auth-token", "x-security-token") or name.lower().endswith(
-                "security-token"
-            ):
+            lowered = name.lower()
+            if lowered in ("authorization", "x-auth-token") or lowered.endswith("security-token"):
                 self.redact.add(value)
+        return send_headers
 
+    def _attempt(self, method, url, send_headers, body, parse_error, operation, number) -> Response:
         prepared = requests.Request(method, url, headers=send_headers, data=body or None).prepare()
         prepared.url = url  # exactly what was signed; requests would otherwise re-quote
         started = time.monotonic()
@@ -245,6 +248,8 @@ class HttpClient:
             )
         except requests.Timeout as exc:
             raise _RetryableFailure(TransportError(f"timed out: {self._short(exc)}")) from None
+        except requests.exceptions.SSLError as exc:  # a bad certificate stays bad
+            raise TransportError(f"TLS failed: {self._short(exc)}", permanent=True) from None
         except requests.ConnectionError as exc:
             raise _RetryableFailure(TransportError(f"connection failed: {self._short(exc)}")) from None
         except requests.RequestException as exc:
