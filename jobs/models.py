@@ -211,6 +211,8 @@ class Job(models.Model):
             models.Index(fields=["name", "id"], name="job_name_keyset"),
             # Job list polling: "anything changed since the cursor?" and the cursor itself.
             models.Index(fields=["synced_at"], name="job_synced"),
+            # Job list free-text search: a pasted vendor job id, any account or kind.
+            models.Index(fields=["remote_id"], name="job_remote_id"),
         ]
 
     def __str__(self):

@@ -105,7 +105,12 @@ def filter_jobs(filters, now=None):
         qs = qs.filter(tags_text__contains=f"|{f['tag']}|")
     if f.get("q"):
         text = f["q"]
-        qs = qs.filter(Q(remote_id=text) | Q(name__icontains=text))
+        # A pasted vendor id is answered from the remote_id index; anything else (or an id we
+        # do not have) searches names. An OR of the two would scan the whole table.
+        if Job.objects.filter(remote_id=text).exists():
+            qs = qs.filter(remote_id=text)
+        else:
+            qs = qs.filter(name__icontains=text)
     for name in ("created", "updated"):
         start, end = f.get(f"{name}_from"), f.get(f"{name}_to")
         if start:
