@@ -1,0 +1,39 @@
+"""Request and response objects shared by the two cloud modules and the server."""
+
+import json
+import uuid
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # raw (still percent-encoded) path, without the query
+    raw_query: str
+    query: dict  # decoded, first value of each key
+    headers: dict  # lower-case name -> value
+    body: bytes
+    host: str
+    base_url: str  # scheme://host[:port] of fakecloud as the client reached it
+    request_id: str = ""
+    params: dict = field(default_factory=dict)  # path parameters from the route
+    duplicate: dict = None  # the duplicate-ids fault, when it fires for this request
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str
+    headers: list = field(default_factory=list)
+    cloud: str = "huawei"
+
+
+def huawei_request_id():
+    return uuid.uuid4().hex
+
+
+def json_response(status, payload, request_id, extra_headers=()):
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    headers = [("X-Request-Id", request_id), *extra_headers]
+    return Response(status, body, "application/json;charset=UTF-8", headers, cloud="huawei")
