@@ -6,6 +6,7 @@ Views call these and render; nothing here writes.
 import base64
 import json
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -222,9 +223,20 @@ def changed_since(qs, since, size=50):
 # --- job detail ---------------------------------------------------------------------------
 
 
+class EventRow(NamedTuple):
+    pk: int
+    occurred_at: datetime
+    source: str
+    action: str
+    operator: str
+    from_state: str
+    to_state: str
+    message: str
+
+
 @dataclass
 class Step:
-    event: JobEvent
+    event: EventRow
     label: str
     since_previous: timedelta | None = None
     duration: timedelta | None = None  # time spent in this step until the next (or now)
@@ -255,7 +267,13 @@ def job_detail(pk):
             .only("id", "name", "kind", "remote_id", "status")
             .first()
         )
-    events = list(JobEvent.objects.filter(job=job).order_by("occurred_at", "id"))
+    # Plain tuples, not model instances: a busy job has thousands of events.
+    events = [
+        EventRow(*row)
+        for row in JobEvent.objects.filter(job=job)
+        .order_by("occurred_at", "id")
+        .values_list("id", "occurred_at", "source", "action", "operator", "from_state", "to_state", "message")
+    ]
     assessment = Assessment.objects.filter(job=job).prefetch_related("metrics").first()
     return job, linked, events, assessment
 
@@ -284,11 +302,16 @@ def timeline(job, events, now=None):
     if prev is not None and not settled:
         prev.duration = max(now - prev.event.occurred_at, timedelta(0))
         prev.current = True
+    judged = {}  # label -> (limit, moving): a few labels repeat over thousands of steps
     for step in tl.steps:
         if step.duration is None:
             continue
-        limit = stuck_limit(job.kind, step.label)
-        moving = unified_status(job.kind, step.label) in ACTIVE_STATUSES
+        if step.label not in judged:
+            judged[step.label] = (
+                stuck_limit(job.kind, step.label),
+                unified_status(job.kind, step.label) in ACTIVE_STATUSES,
+            )
+        limit, moving = judged[step.label]
         step.limit = limit
         step.stuck = bool(limit) and moving and step.duration > limit
         if step.label not in totals:

@@ -23,6 +23,7 @@ from jobs.middleware import SESSION_KEY as TZ_SESSION_KEY
 from jobs.models import CloudAccount, Job, Kind, Status, SyncRun, UserPreference
 
 PAGE_SIZE = 50
+STEPS_PAGE = 50
 SYNC_PERMISSION = "jobs.trigger_sync"
 
 
@@ -241,10 +242,29 @@ def job_detail(request, pk):
     zh = (translation.get_language() or "").startswith("zh")
     for m in metrics:
         m.advice = (m.suggestion or m.suggestion_en) if zh else (m.suggestion_en or m.suggestion)
+    timeline = selectors.timeline(job, events, now)
+    # The steps come in pages (keyset on the event id); totals always cover every step.
+    after = request.GET.get("after_event")
+    start = 0
+    if after:
+        try:
+            after_id = int(after)
+        except ValueError:
+            return HttpResponse(_("Bad event id."), status=400, content_type="text/plain")
+        start = next((i + 1 for i, s in enumerate(timeline.steps) if s.event.pk == after_id), len(timeline.steps))
+    steps = timeline.steps[start : start + STEPS_PAGE]
+    left = len(timeline.steps) - start - len(steps)
+    more_steps_url = None
+    if left > 0:
+        more_steps_url = reverse("job_detail", args=[job.pk]) + "?" + urlencode({"after_event": steps[-1].event.pk})
+    steps_context = {"steps": steps, "steps_left": left, "more_steps_url": more_steps_url}
+    if _fragment(request) and after:
+        return render(request, "jobs/detail.html#steps", steps_context)
     context = {
+        **steps_context,
         "job": job,
         "linked": linked,
-        "timeline": selectors.timeline(job, events, now),
+        "timeline": timeline,
         "assessment": assessment,
         "metrics": metrics,
         "stuck": selectors.is_stuck(job, now),
