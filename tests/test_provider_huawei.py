@@ -23,6 +23,7 @@ from jobs.providers.base import (
     ConfigError,
     JobRecord,
     ResponseError,
+    TransportError,
 )
 from jobs.providers.huawei import HuaweiProvider
 from jobs.providers.times import parse_epoch
@@ -588,3 +589,112 @@ def test_it_checks_the_connection_with_one_cheap_call(metastudio):
     assert "7 avatar training job" in summary
     assert server.requests[0].params["limit"] == "1"
     assert provider.api_calls == 1
+
+
+# --- against fakecloud (the simulator; its own signature checks) ----------------------------
+
+
+def fakecloud_provider(fc, **kwargs):
+    creds = fc.huawei
+    options = {"region": creds["region"], "project_id": creds["project_id"], "access_key_id": creds["ak"],
+               "secret_key": creds["sk"], "endpoint": fc.url, "http_options": {"sleep": lambda s: None}, **kwargs}
+    return HuaweiProvider(**options)
+
+
+@pytest.mark.parametrize("kind, fc_kind, op", [(AVATAR_TRAINING, "avatar", "avatar.list"),
+                                               (VOICE_TRAINING, "voice", "voice.list")])
+def test_it_lists_every_fakecloud_job_exactly_once(fakecloud, kind, fc_kind, op):
+    provider = fakecloud_provider(fakecloud, page_size=7)
+
+    pages = list(provider.iter_pages(kind))
+
+    records = [r for page in pages for r in page.records]
+    expected = {job["job_id"]: job["state"] for job in fakecloud.jobs(fc_kind)}
+    assert len(records) == len(expected) == 30
+    assert {r.remote_id: r.state for r in records} == expected
+    assert all(r.created_at and r.updated_at for r in records)
+    assert fakecloud.counters()[op] == provider.api_calls == len(pages) == 5
+
+
+def test_it_reads_fakecloud_details_op_logs_and_audit_results(fakecloud):
+    provider = fakecloud_provider(fakecloud)
+    voices = [r for page in provider.iter_pages(VOICE_TRAINING) for r in page.records]
+    rejected = voices[0].remote_id
+    fakecloud.set_state("voice", rejected, "AUDIT_FAILED")
+    voices = [r for page in provider.iter_pages(VOICE_TRAINING) for r in page.records]
+    avatars = [r for page in provider.iter_pages(AVATAR_TRAINING) for r in page.records]
+
+    avatar_details = [provider.fetch_detail(r) for r in avatars]
+    voice_details = {r.remote_id: provider.fetch_detail(r) for r in voices}
+
+    assert all(d.events and {e.source for e in d.events} <= {"oplog", "comment"} for d in avatar_details)
+    assert all(d.events[0].action == "USER_CREATE_JOD" for d in avatar_details)
+    assert all(d.events and d.events[0].action == "CREATE_JOB" for d in voice_details.values())
+    assert "audit" in {e.source for e in voice_details[rejected].events}
+    counters = fakecloud.counters()
+    assert counters["avatar.detail"] == 30
+    assert counters["voice.audit"] == sum(r.state == "AUDIT_FAILED" for r in voices) >= 1
+
+
+def test_it_reads_fakecloud_short_jobs_with_six_metrics(fakecloud):
+    provider = fakecloud_provider(fakecloud)
+    ids = fakecloud.short_job_ids()
+
+    records = [provider.get_job(VOICE_ASSESSMENT, job_id) for job_id in ids]
+
+    assert [r.remote_id for r in records] == ids
+    done = [r for r in records if r.state == "SUCCEED"]
+    assert done
+    assert all([m.metric for m in r.assessment.metrics] == list(METRICS) for r in done)
+    assert provider.get_job(VOICE_ASSESSMENT, "00000000-0000-0000-0000-000000000000") is None
+
+
+def test_it_gets_an_auth_error_from_fakecloud_for_a_wrong_secret_without_retrying(fakecloud):
+    provider = fakecloud_provider(fakecloud, secret_key="FAKESK-WRONG-000000000000000000000")
+
+    with pytest.raises(AuthError) as caught:
+        list(provider.iter_pages(AVATAR_TRAINING))
+
+    assert caught.value.code.endswith("0301")
+    assert caught.value.request_id
+    assert provider.api_calls == 1
+    assert fakecloud.counters()["huawei.auth_failures"] == 1
+
+
+def test_it_authenticates_to_fakecloud_with_a_token():
+    from fakecloud.testing import FakeCloudServer
+
+    with FakeCloudServer(jobs=3, seed=1, speed=0, huawei_token="iam-token-for-tests") as fc:
+        provider = fakecloud_provider(fc, access_key_id="", secret_key="", token="iam-token-for-tests")
+
+        records = [r for page in provider.iter_pages(AVATAR_TRAINING) for r in page.records]
+
+    assert len(records) == 3
+
+
+@pytest.mark.parametrize(
+    "fault, outcome",
+    [
+        ({"kind": "throttle", "count": 2, "retry_after": 1}, "ok"),
+        ({"kind": "error", "status": 503, "count": 2}, "ok"),
+        ({"kind": "truncate", "mode": "length"}, TransportError),
+        ({"kind": "truncate", "mode": "cut", "count": 1}, ResponseError),
+        ({"kind": "malformed", "count": 1}, ResponseError),
+        ({"kind": "oversize", "bytes": 300_000, "count": 1}, ResponseError),
+        ({"kind": "skew", "seconds": 1800}, AuthError),
+    ],
+)
+def test_it_handles_fakecloud_faults(fakecloud, fault, outcome):
+    sleeps = []
+    provider = fakecloud_provider(fakecloud, http_options={"sleep": sleeps.append, "max_body_bytes": 200_000})
+    fakecloud.set_fault(op="avatar.list", **fault)
+
+    if outcome == "ok":
+        records = [r for page in provider.iter_pages(AVATAR_TRAINING) for r in page.records]
+        assert len(records) == 30
+        assert provider.api_calls == 3
+        assert len(sleeps) == 2
+    else:
+        with pytest.raises(outcome):
+            list(provider.iter_pages(AVATAR_TRAINING))
+    assert fakecloud.counters()["avatar.list"] == provider.api_calls

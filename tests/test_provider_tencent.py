@@ -366,3 +366,84 @@ def test_it_reports_a_non_response_document(ci):
 
     with pytest.raises(ResponseError, match="expected a <Response> document"):
         list(provider.iter_pages(TRANSLATION))
+
+
+# --- against fakecloud (the simulator; its own signature checks) ----------------------------
+
+
+def fakecloud_provider(fc, **kwargs):
+    creds = fc.tencent
+    options = {"region": creds["region"], "bucket": creds["bucket"], "secret_id": creds["secret_id"],
+               "secret_key": creds["secret_key"], "queue_id": creds["queue_id"], "endpoint": fc.url,
+               "http_options": {"sleep": lambda s: None}, **kwargs}
+    return TencentProvider(**options)
+
+
+@pytest.mark.parametrize("list_path", ["/ai_jobs", "/jobs"])
+def test_it_lists_every_fakecloud_job_exactly_once(fakecloud, list_path):
+    provider = fakecloud_provider(fakecloud, page_size=7, list_path=list_path)
+
+    pages = list(provider.iter_pages(TRANSLATION))
+
+    records = [r for page in pages for r in page.records]
+    expected = {job["job_id"]: job["state"] for job in fakecloud.jobs("translation")}
+    assert len(records) == len(expected) == 30
+    assert {r.remote_id: r.state for r in records} == expected
+    assert all(r.created_at and "→" in r.language for r in records)
+    assert fakecloud.counters()["ci.list"] == provider.api_calls == len(pages) == 5
+
+
+def test_it_gets_one_fakecloud_job(fakecloud):
+    provider = fakecloud_provider(fakecloud)
+    listed = next(iter(provider.iter_pages(TRANSLATION))).records[0]
+
+    assert provider.get_job(TRANSLATION, listed.remote_id) == listed
+    assert provider.get_job(TRANSLATION, "a00000000000000000000000000000000") is None
+
+
+def test_it_gets_an_auth_error_from_fakecloud_for_a_wrong_secret_without_retrying(fakecloud):
+    provider = fakecloud_provider(fakecloud, secret_key="WRONG-SECRET-KEY-0000000000000")
+
+    with pytest.raises(AuthError) as caught:
+        list(provider.iter_pages(TRANSLATION))
+
+    assert caught.value.request_id
+    assert provider.api_calls == 1
+    assert fakecloud.counters()["ci.auth_failures"] == 1
+
+
+def test_it_sends_the_temporary_token_fakecloud_requires():
+    from fakecloud.testing import FakeCloudServer
+
+    with FakeCloudServer(jobs=3, seed=1, speed=0, tencent_token="sts-session-token") as fc:
+        records = [r for page in fakecloud_provider(fc, token="sts-session-token").iter_pages(TRANSLATION)
+                   for r in page.records]
+
+    assert len(records) == 3
+
+
+@pytest.mark.parametrize(
+    "fault, outcome",
+    [
+        ({"kind": "throttle", "count": 2, "retry_after": 1}, "ok"),
+        ({"kind": "error", "status": 500, "count": 2}, "ok"),
+        ({"kind": "truncate", "mode": "length"}, TransportError),
+        ({"kind": "malformed", "count": 1}, ResponseError),
+        ({"kind": "oversize", "bytes": 300_000, "count": 1}, ResponseError),
+        ({"kind": "skew", "seconds": 20000}, AuthError),
+    ],
+)
+def test_it_handles_fakecloud_faults(fakecloud, fault, outcome):
+    sleeps = []
+    provider = fakecloud_provider(fakecloud, http_options={"sleep": sleeps.append, "max_body_bytes": 200_000})
+    fakecloud.set_fault(op="ci.list", **fault)
+
+    if outcome == "ok":
+        records = [r for page in provider.iter_pages(TRANSLATION) for r in page.records]
+        assert len(records) == 30
+        assert provider.api_calls == 3
+        assert len(sleeps) == 2
+    else:
+        with pytest.raises(outcome):
+            list(provider.iter_pages(TRANSLATION))
+    assert fakecloud.counters()["ci.list"] == provider.api_calls
