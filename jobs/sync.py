@@ -79,6 +79,10 @@ STICKY_FIELDS = ["edition", "language", "linked_job_id", "asset_id", "error_code
                  "started_at", "finished_at"]  # fmt: skip
 
 
+class IncompleteListing(ProviderError):
+    """Every page answered, yet the listing cannot be complete (fewer distinct jobs than counted)."""
+
+
 class LeaseBusy(Exception):
     """Another sync of this account holds the lease."""
 
@@ -510,6 +514,15 @@ class _KindSync:
             self.store_records(page.records)
             self.counters.pages += 1
             self._progress()
+        total = self.counters.remote_total
+        if total is not None and len(self.seen_ids) < total:
+            # Offset paging over a list that moved under us skips jobs: what we saw is stored,
+            # but marking the unseen ones gone would be wrong.
+            raise IncompleteListing(
+                f"the vendor counted {total} jobs but the pages held {len(self.seen_ids)} distinct ones "
+                "(the list changed while paging); nothing was marked gone",
+                code="incomplete_listing",
+            )
 
     def list_tracked(self, budget: int):
         """Short jobs have no list API: re-read each tracked job that may still change."""
@@ -734,8 +747,10 @@ def _finish_run(run: SyncRun, ks: _KindSync | None, outcome: str, exc: BaseExcep
         for name, value in _error_fields(exc, account).items():
             setattr(run, name, value)
         run.retryable = isinstance(exc, ProviderError) and not exc.permanent
+        run.auth_failed = isinstance(exc, AuthError)
     else:
         run.retryable = False
+        run.auth_failed = False
     run.save()
     return run
 
@@ -832,8 +847,15 @@ def sync_account(account: CloudAccount, kinds=None, trigger="schedule", runs=Non
             _update_account(account, runs)
             return runs
         budget = settings.SYNC_DETAIL_BUDGET
+        auth_error = None
         for run in runs:
+            if auth_error is not None:
+                # The same credentials would be refused again: no call, same reason.
+                _finish_run(run, None, SyncRun.Outcome.FAILED, auth_error, account)
+                continue
             _run_kind(account, run.kind, provider, run, owner, budget)
+            if getattr(run, "auth_failed", False):
+                auth_error = AuthError(run.error_message, code=run.error_code, request_id=run.request_id)
         _update_account(account, runs)
         return runs
     finally:
@@ -900,9 +922,7 @@ def track_jobs(account: CloudAccount, kind: str, remote_ids: Iterable[str]) -> i
     if not ids:
         return 0
     now = timezone.now()
-    known = set(
-        Job.objects.filter(account=account, kind=kind, remote_id__in=ids).values_list("remote_id", flat=True)
-    )
+    known = dict(Job.objects.filter(account=account, kind=kind, remote_id__in=ids).values_list("remote_id", "gone"))
     rows = [
         Job(
             account=account,
@@ -919,8 +939,9 @@ def track_jobs(account: CloudAccount, kind: str, remote_ids: Iterable[str]) -> i
         if rid not in known
     ]
     Job.objects.bulk_create(rows, ignore_conflicts=True)
-    if known:  # tracking a gone job again brings it back
-        Job.objects.filter(account=account, kind=kind, remote_id__in=list(known), gone=True).update(
+    gone = [rid for rid, is_gone in known.items() if is_gone]
+    if gone:  # tracking a gone job again brings it back
+        Job.objects.filter(account=account, kind=kind, remote_id__in=gone).update(
             gone=False, gone_at=None, needs_detail=True
         )
     return len(rows)

@@ -70,6 +70,7 @@ class StubProvider(Provider):
         self.fail_detail = {}  # remote_id -> exception
         self.fail_get = None
         self.detail_calls = []
+        self.hidden = 0  # jobs the vendor counts but its pages skip (a list that moved while paging)
         for rec in records:
             self.add(rec)
 
@@ -95,12 +96,13 @@ class StubProvider(Provider):
     def iter_pages(self, kind):
         items = list(self.records.get(kind, []))
         pages = [items[i : i + self.page_size] for i in range(0, len(items), self.page_size)] or [[]]
+        total = len({r.remote_id for r in items}) + self.hidden
         for index, chunk in enumerate(pages):
             self.api_calls += 1
             if self.fail_on_page and self.fail_on_page[0] == kind and self.fail_on_page[1] == index:
                 raise self.fail_on_page[2]
             nxt = index + 1 if index + 1 < len(pages) else None
-            yield Page(records=list(chunk), total=len(items), next_cursor=nxt, request_id=f"req-{index}")
+            yield Page(records=list(chunk), total=total, next_cursor=nxt, request_id=f"req-{index}")
 
     def get_job(self, kind, remote_id):
         self.api_calls += 1

@@ -132,6 +132,19 @@ def test_it_ends_partial_and_keeps_the_cache_when_a_later_page_fails(huawei_acco
     assert clean.outcome == SyncRun.Outcome.SUCCEEDED and clean.marked_gone == 1
 
 
+def test_it_marks_nothing_gone_when_the_pages_held_fewer_jobs_than_counted(huawei_account):
+    p = provider_with(5)
+    sync.sync_account_kind(huawei_account, AV, provider=p)
+    p.remove(AV, "av-00002")
+    p.hidden = 1
+
+    run = sync.sync_account_kind(huawei_account, AV, provider=p)
+
+    assert run.outcome == SyncRun.Outcome.PARTIAL and run.error_code == "incomplete_listing"
+    assert "counted 5" in run.error_message
+    assert not Job.objects.filter(gone=True).exists()
+
+
 def test_it_ends_failed_and_writes_nothing_when_the_first_page_fails(huawei_account):
     p = provider_with(4)
     p.fail_on_page = (AV, 0, ResponseError("malformed JSON body", code="malformed"))

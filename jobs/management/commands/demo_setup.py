@@ -44,12 +44,9 @@ def ensure_schedule():
 
 def fakecloud_short_job_ids(base_url):
     """Ask the fakecloud's control endpoint (a local simulator, not a vendor) for its short jobs."""
-    with urllib.request.urlopen(f"{base_url}/_fakecloud/state", timeout=5) as response:  # noqa: S310
-        state = json.loads(response.read(4 * 1024 * 1024))
-    ids = state.get("short_job_ids")
-    if ids is None and isinstance(state.get("jobs"), dict):
-        ids = state["jobs"].get("short_job_ids")
-    return [i for i in ids or [] if isinstance(i, str)]
+    with urllib.request.urlopen(f"{base_url}/_fakecloud/short-jobs", timeout=5) as response:  # noqa: S310
+        data = json.loads(response.read(4 * 1024 * 1024))
+    return [i for i in data.get("short_job_ids") or [] if isinstance(i, str)]
 
 
 class Command(BaseCommand):
