@@ -60,9 +60,10 @@ def job_id_for(seed, kind, idx):
 class Path:
     """states[i] is entered with events[i]; durations[i] = (lo, hi) seconds spent in state i."""
 
-    __slots__ = ("name", "states", "events", "durations", "meta")
+    __slots__ = ("name", "states", "events", "durations", "meta", "cache")
 
     def __init__(self, name, steps, **meta):
+        self.cache = {}  # per-path facts that wire modules compute once
         self.name = name
         self.states = tuple(s[0] for s in steps)
         self.durations = tuple(s[1] for s in steps)
@@ -508,10 +509,11 @@ class Store:
             made = []
             for idx in range(total):
                 path = path_choice.pick(rng)
-                if idx >= visible:
-                    mode = "arrival"
-                else:
-                    mode = _MODES.pick(rng)
+                mode = _MODES.pick(rng) if idx < visible else "arrival"
+                if idx < len(PATHS[kind]) and idx < visible:
+                    # The first jobs walk every path to its end, so even a small data set
+                    # holds every outcome (success, each failure, each review rejection).
+                    path, mode = PATHS[kind][idx][1], "settled"
                 job = JOB_CLASSES[kind]()
                 job.kind = kind
                 job.idx = idx
@@ -639,9 +641,13 @@ class Store:
             append = rows.append
             bisect_right = bisect.bisect_right
             for job in ks.jobs:
-                if job.removed or job.create_ms > now:
+                times = job.times
+                if job.removed or times[0] > now:
                     continue
-                append((job, bisect_right(job.times, now) - 1))
+                if times[-1] <= now:  # settled jobs, the common case: no search
+                    append((job, len(times) - 1))
+                else:
+                    append((job, bisect_right(times, now) - 1))
             snap = Snapshot(now, self.epoch, rows)
             ks._snap = snap
             return snap

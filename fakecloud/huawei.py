@@ -5,11 +5,9 @@ reference notes (§2–§5, §10–§11). Times are in each API's own format: RF
 avatar jobs and their logs, epoch milliseconds for voice jobs, short jobs, op-logs and audits.
 """
 
-import base64
 import hashlib
 import json
 import re
-from urllib.parse import quote
 
 from . import data
 from .clock import parse_time_ms, rfc3339
@@ -121,12 +119,11 @@ def _paging(query):
 
 
 def _signed_url(app, path, t_ms, filename):
-    """A 24-hour OBS download link, shaped like the real ones (the dashboard must not keep it)."""
-    expires = t_ms // 1000 + 86400
-    sig = quote(base64.b64encode(hashlib.md5(f"{path}{filename}{expires}".encode()).digest()).decode(), safe="")
-    region = app.huawei["region"]
-    return (f"https://metastudio-{region}.obs.{region}.myhuaweicloud.com/{app.huawei['project_id']}/{path}/"
-            f"{filename}?AccessKeyId=FAKEOBSACCESSKEY0000&Expires={expires}&Signature={sig}")
+    """A 24-hour OBS download link, shaped like the real ones (the dashboard must not keep it).
+    Expires is rounded up to the hour, so one job's links stay the same for an hour."""
+    expires = (t_ms // 3_600_000 + 25) * 3600
+    sig = hashlib.md5(f"{path}{filename}{expires}".encode()).hexdigest()
+    return f"{app.obs_prefix}{path}/{filename}?AccessKeyId=FAKEOBSACCESSKEY0000&Expires={expires}&Signature={sig}"
 
 
 def _hex(job_id, salt):
@@ -191,6 +188,15 @@ def assess_result(job_id):
 _PRE_ASSET = {"WAIT_FILE_UPLOAD", "AUTO_VERIFYING", "AUTO_VERIFY_FAILED"}
 
 
+def _asset_from(path):
+    """Index of the first state at which the job has a model asset (it passed auto review)."""
+    found = path.cache.get("asset_from")
+    if found is None:
+        found = next((i for i, s in enumerate(path.states) if s not in _PRE_ASSET), len(path.states))
+        path.cache["asset_from"] = found
+    return found
+
+
 def avatar_basic(app, job, si, t):
     state = job.path.states[si]
     flags = job.flags
@@ -199,7 +205,7 @@ def avatar_basic(app, job, si, t):
         "name": job.name,
         "state": state,
     }
-    if not all(s in _PRE_ASSET for s in job.path.states[: si + 1]):
+    if si >= _asset_from(job.path):
         item["asset_id"] = _hex(job.job_id, "asset")
     item["project_id"] = app.huawei["project_id"]
     item["cover_download_url"] = _signed_url(app, f"dhtm/{job.job_id}", t, "cover.jpg")

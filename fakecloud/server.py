@@ -75,6 +75,8 @@ class App:
         self.counters = Counters()
         self.stopping = threading.Event()
         self.url = ""
+        region = self.huawei["region"]
+        self.obs_prefix = f"https://metastudio-{region}.obs.{region}.myhuaweicloud.com/{self.huawei['project_id']}/"
         self.log = log  # a callable taking one line, or None for silence
 
     # --- the clouds -----------------------------------------------------------------------
@@ -98,7 +100,7 @@ class App:
         if op is None or op == "method":
             self.counters.add("unknown")
             return self._no_route(cloud, op, req), {}
-        req.params = params
+        req.params = {k: unquote(v) for k, v in params.items()}
         self.counters.add(op)
         fired = self.faults.fire(op)
         if "latency" in fired:
@@ -346,6 +348,8 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fakecloud"
     sys_version = ""
+    wbufsize = 1 << 16  # headers and body leave in one write
+    disable_nagle_algorithm = True
 
     def do_GET(self):
         self._handle()
@@ -430,6 +434,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
         self.wfile.write(out)
+        self.wfile.flush()
 
 
 def _is_loopback(address):
