@@ -111,7 +111,13 @@ def object_list(obj: Mapping, key: str) -> list[dict]:
 def strip_keys(data: Any, drop: Callable[[str], bool]) -> Any:
     """A deep copy of JSON-like data without the keys ``drop`` selects, at any depth."""
     if isinstance(data, dict):
-        return {k: strip_keys(v, drop) for k, v in data.items() if not (isinstance(k, str) and drop(k))}
+        out = {}
+        for key, value in data.items():
+            if isinstance(key, str) and drop(key):
+                continue
+            # Scalars are copied inline: this runs for every field of every listed job.
+            out[key] = strip_keys(value, drop) if isinstance(value, dict | list) else value
+        return out
     if isinstance(data, list):
-        return [strip_keys(v, drop) for v in data]
+        return [strip_keys(v, drop) if isinstance(v, dict | list) else v for v in data]
     return data

@@ -6,6 +6,7 @@ No Django imports: jobs.providers.get_provider builds this from a CloudAccount.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -218,6 +219,7 @@ _DROP_KEYS = {"contact", "phone", "voice_authorization_url", "training_input_sou
               "data_uploading_url"}
 
 
+@functools.lru_cache(maxsize=4096)  # the same few dozen keys, on every job
 def _drop_key(key: str) -> bool:
     return key in _DROP_KEYS or key.endswith(("_download_url", "_upload_url"))
 
