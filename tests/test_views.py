@@ -354,3 +354,17 @@ def test_it_reads_the_time_zone_preference_in_a_new_session(client, viewer, acco
 def test_it_refuses_an_unknown_time_zone(viewer_client):
     response = viewer_client.post("/preferences/", {"time_zone": "Mars/Olympus", "language": "en"})
     assert response.status_code == 200 and not UserPreference.objects.exists()
+
+
+def test_it_shows_a_long_timeline_in_pages_with_totals_over_all_steps(viewer_client, account):
+    job = _detail_job(account, 120)
+    first = viewer_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert first.count('<li class="step') == 50 and "Show 70 more steps" in first
+    more = html.unescape(re.search(r'id="more-steps"[^>]*><a[^>]*hx-get="([^"]+)"', first).group(1))
+    second = viewer_client.get(more, **HX).content.decode()
+    assert second.count('<li class="step') == 50 and "<html" not in second and "Show 20 more steps" in second
+    ids = re.findall(r'id="ev-(\d+)"', first) + re.findall(r'id="ev-(\d+)"', second)
+    assert len(set(ids)) == 100
+    # Totals cover every step: 60 WAITING steps of one minute each, on the first page too.
+    assert '<td class="mono">WAITING</td><td>1h 00m</td>' in first
+    assert viewer_client.get(f"/jobs/{job.pk}/?after_event=x").status_code == 400

@@ -91,6 +91,8 @@ def duration(value):
         return ""
     if not isinstance(value, timedelta):
         return value
+    if timedelta(0) < value < timedelta(seconds=10):
+        return _("%(s)ss") % {"s": f"{value.total_seconds():.1f}"}
     seconds = int(value.total_seconds())
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
@@ -166,14 +168,18 @@ def status_chart(rows, statuses):
 
 
 NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
+# "3.0-5.5", "-25.0--8.0", "[3.0, 5.0]", "3~5", "3 to 5": the first "-" after a number is the separator.
+RANGE_RE = re.compile(r"(-?\d+(?:\.\d+)?)\s*(?:~|–|—|to|,|-)\s*(-?\d+(?:\.\d+)?)")
 
 
 def parse_expected(text):
-    """'[3.0, 5.0]', '3~5', '>= 20', '<0.5' -> (low, high); either may be None."""
+    """'[3.0, 5.0]', '3.0-5.5', '-25--8', '>= 20', '<0.5' -> (low, high); either may be None."""
     text = text or ""
+    match = RANGE_RE.search(text)
+    if match:
+        a, b = float(match.group(1)), float(match.group(2))
+        return min(a, b), max(a, b)
     numbers = [float(n) for n in NUMBER_RE.findall(text)]
-    if len(numbers) >= 2:
-        return min(numbers[:2]), max(numbers[:2])
     if len(numbers) == 1:
         if "<" in text or "≤" in text:
             return None, numbers[0]
