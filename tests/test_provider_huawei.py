@@ -698,3 +698,43 @@ def test_it_handles_fakecloud_faults(fakecloud, fault, outcome):
         with pytest.raises(outcome):
             list(provider.iter_pages(AVATAR_TRAINING))
     assert fakecloud.counters()["avatar.list"] == provider.api_calls
+
+
+def test_it_pages_by_the_limit_when_a_page_repeats_jobs_beyond_it(metastudio):
+    jobs = [avatar(i) for i in range(250)]
+
+    def overlapping(items, params, key):
+        offset = int(params["offset"])
+        page = items[max(0, offset - 1) : offset + 100]  # the previous page's last job, then 100 new
+        return Reply(200, json.dumps({"count": len(items), key: page}))
+
+    fake = FakeMetaStudio(avatars=jobs)
+    fake.page = overlapping
+    server, provider = metastudio(fake)
+
+    ids = [r.remote_id for page in provider.iter_pages(AVATAR_TRAINING) for r in page.records]
+
+    assert set(ids) == {job["job_id"] for job in jobs}
+    assert [r.params["offset"] for r in server.requests] == ["0", "100", "200"]
+
+
+def test_it_pages_by_what_came_when_the_server_caps_the_page_size(metastudio):
+    fake = FakeMetaStudio(avatars=[avatar(i) for i in range(120)])
+    fake.page = lambda items, params, key: Reply(200, json.dumps(
+        {"count": len(items), key: items[int(params["offset"]) : int(params["offset"]) + 50]}))
+    server, provider = metastudio(fake)
+
+    ids = [r.remote_id for page in provider.iter_pages(AVATAR_TRAINING) for r in page.records]
+
+    assert ids == [f"a{i:04d}" for i in range(120)]
+    assert [r.params["offset"] for r in server.requests] == ["0", "50", "100"]
+
+
+def test_it_still_lists_every_fakecloud_job_when_pages_carry_extra_duplicates(fakecloud):
+    provider = fakecloud_provider(fakecloud, page_size=7)
+    fakecloud.set_fault("duplicate", op="avatar.list", k=2, mode="extra")
+
+    ids = [r.remote_id for page in provider.iter_pages(AVATAR_TRAINING) for r in page.records]
+
+    assert len(ids) > 30  # the duplicates are the sync's to drop
+    assert set(ids) == {job["job_id"] for job in fakecloud.jobs("avatar")}

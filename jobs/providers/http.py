@@ -64,6 +64,9 @@ class Redactor:
         for secret in secrets:
             self.add(secret)
 
+    def __repr__(self):  # never print the secrets themselves
+        return f"<Redactor of {len(self._secrets)} secret(s)>"
+
     def add(self, secret: str | None) -> None:
         # Very short values would redact ordinary words; real keys are long.
         if secret and len(secret) >= 6:

@@ -10,7 +10,6 @@ import functools
 import hashlib
 import hmac
 import json
-import logging
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -39,8 +38,6 @@ from jobs.providers.base import (
 )
 from jobs.providers.http import Attempt, HttpClient, VendorError
 from jobs.providers.times import TimeFormatError, parse_epoch, parse_rfc3339
-
-logger = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------
 # Signer (§7). Written from the reference; tests compare it with huaweicloudsdkcore's Signer.
@@ -442,7 +439,9 @@ class HuaweiProvider(Provider):
             if pages > math.ceil(max_count / self.page_size) + 5:
                 raise ResponseError(f"{operation}: more pages than count={max_count} allows; listing stopped",
                                     request_id=request_id)
-            offset += len(items)
+            # A server may cap pages below our limit (advance by what came) or send more than
+            # asked, e.g. repeating jobs from the previous page (advance by the limit, or skip some).
+            offset += min(len(items), self.page_size)
             done = not items or offset >= count
             yield Page(records, total=count, next_cursor=None if done else offset, request_id=request_id)
             if done:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import re
 import time
 from collections.abc import Iterator, Mapping
@@ -33,8 +32,6 @@ from jobs.providers.base import (
 from jobs.providers.http import Attempt, HttpClient, VendorError
 from jobs.providers.huawei import validate_endpoint
 from jobs.providers.times import TimeFormatError, parse_offset_time
-
-logger = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------
 # Signer (§6). Written from the reference; tests compare it with qcloud_cos's CosS3Auth.
