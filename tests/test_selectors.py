@@ -22,6 +22,7 @@ def _walk(qs, sort, size):
         cursor = selectors.decode_cursor(page.next_cursor, sort)
 
 
+@pytest.mark.db_sensitive
 @pytest.mark.parametrize("sort", ["updated", "created", "name"])
 def test_it_pages_through_every_row_once_even_with_ties(account, sort):
     same = timezone.now() - timedelta(hours=1)
@@ -56,6 +57,7 @@ def test_it_bounds_counts(account):
 
 
 @override_settings(STUCK_LIMIT_HOURS={"avatar_training:TRAINING": 72, "avatar_training:*": 2})
+@pytest.mark.db_sensitive
 def test_it_finds_stuck_jobs_by_per_state_limits(account):
     now = timezone.now()
     long_training = make_job(account, state="TRAINING", state_changed_at=now - timedelta(hours=80))
@@ -137,6 +139,7 @@ def test_it_finds_linked_jobs_both_ways(account):
     assert selectors.job_detail(voice.pk)[1].pk == avatar.pk
 
 
+@pytest.mark.db_sensitive
 def test_it_counts_statuses_per_account_and_kind(account):
     make_job(account, state="TRAINING")
     make_job(account, state="TRAINING")

@@ -60,6 +60,7 @@ def test_it_filters_by_several_statuses_and_a_kind(viewer_client, account):
     assert _ids(response) == {voice.pk}
 
 
+@pytest.mark.db_sensitive
 def test_it_filters_by_account_cloud_state_batch_tag_and_text(viewer_client, account):
     other = make_account("tencent-1", provider="tencent")
     a = make_job(account, state="TRAINING", batch="spring", tags=["vip", "cn"], name="王小明 avatar")
@@ -74,6 +75,7 @@ def test_it_filters_by_account_cloud_state_batch_tag_and_text(viewer_client, acc
     assert _ids(viewer_client.get(f"/jobs/?q={b.remote_id}")) == {b.pk}
 
 
+@pytest.mark.db_sensitive
 def test_it_filters_by_date_presets_and_ranges(viewer_client, account):
     now = timezone.now()
     fresh = make_job(account, created_at=now - timedelta(hours=1), updated_at=now)
@@ -103,6 +105,7 @@ def test_it_answers_400_to_nonsense_filters(viewer_client, query):
     assert viewer_client.get("/jobs/?" + query).status_code == 400
 
 
+@pytest.mark.db_sensitive
 def test_it_loads_more_rows_after_the_cursor(viewer_client, account):
     for _ in range(120):
         make_job(account)
@@ -137,6 +140,7 @@ def test_it_keeps_every_filter_in_the_links(viewer_client, account):
         assert "status=running" in url and "batch=b1" in url and "sort=created" in url
 
 
+@pytest.mark.db_sensitive
 def test_it_counts_per_status_with_a_bound(viewer_client, account):
     Job.objects.bulk_create(
         [Job(account=account, kind="avatar_training", remote_id=f"r{i}", state="TRAINING", status="running",
@@ -151,6 +155,7 @@ def test_it_counts_per_status_with_a_bound(viewer_client, account):
     assert "1,000+ jobs" in viewer_client.get("/jobs/counts/").content.decode()
 
 
+@pytest.mark.db_sensitive
 def test_it_answers_a_poll_with_204_until_something_changes(viewer_client, account):
     job = make_job(account, state="TRAINING")
     poll_url = viewer_client.get("/jobs/?status=running").context["poll_url"]
@@ -205,6 +210,7 @@ def test_it_exports_exactly_the_filtered_rows(viewer_client, account):
     assert sorted(int(r["id"]) for r in rows) == sorted(j.pk for j in keep)
 
 
+@pytest.mark.db_sensitive
 def test_it_exports_awkward_names_intact_and_formulas_defused(viewer_client, account):
     names = ['a, "b" <c>', "数字人 主播，第一批", "=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rz"]
     for name in names:
