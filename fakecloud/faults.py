@@ -23,8 +23,10 @@ and, per kind:
                                              (as if k jobs moved to the head between two calls:
                                              k jobs are missed in that pass); extra = k more items
                                              than limit. CI: NextToken points k jobs back.
-    skew       seconds=1800                  the server's auth clock is off by this much, so
-                                             signatures look expired (negative: behind)
+    skew       seconds=-1800                 the server's auth clock is off by this much, so
+                                             signatures look expired. Negative = behind, which
+                                             breaks both clouds (a COS key starts 60 s before it is
+                                             signed and lasts hours; Huawei allows 15 min each way)
 """
 
 import fnmatch
@@ -42,7 +44,7 @@ _DEFAULTS = {
     "malformed": {},
     "oversize": {"bytes": 2 * 1024 * 1024},
     "duplicate": {"k": 1, "mode": "shift"},
-    "skew": {"seconds": 1800},
+    "skew": {"seconds": -1800},
 }
 
 

@@ -330,14 +330,15 @@ def _avatar_filters(req, app):
         conditions.append(lambda job, si: False)
     if states:
         conditions.append(lambda job, si: job.path.states[si] in states)
+    # Avatar times are whole seconds on the wire, so the filters compare whole seconds too.
     if create_since is not None:
-        conditions.append(lambda job, si: job.create_ms >= create_since)
+        conditions.append(lambda job, si: job.create_ms // 1000 >= create_since // 1000)
     if create_until is not None:
-        conditions.append(lambda job, si: job.create_ms <= create_until)
+        conditions.append(lambda job, si: job.create_ms // 1000 <= create_until // 1000)
     if update_since is not None:
-        conditions.append(lambda job, si: job.times[si] >= update_since)
+        conditions.append(lambda job, si: job.times[si] // 1000 >= update_since // 1000)
     if update_until is not None:
-        conditions.append(lambda job, si: job.times[si] <= update_until)
+        conditions.append(lambda job, si: job.times[si] // 1000 <= update_until // 1000)
     for bit, value in flags:
         conditions.append(lambda job, si, bit=bit, value=value: bool(job.flags & bit) == value)
     if text["batch_name"]:

@@ -179,10 +179,10 @@ def _list_filters(app, req):
         conditions.append(lambda job, si: False)  # fakecloud only holds translation jobs
     if states:
         conditions.append(lambda job, si: job.path.states[si] in states)
-    if start is not None:
-        conditions.append(lambda job, si: job.create_ms >= start)
+    if start is not None:  # CI times are whole seconds on the wire
+        conditions.append(lambda job, si: job.create_ms // 1000 >= start // 1000)
     if end is not None:
-        conditions.append(lambda job, si: job.create_ms <= end)
+        conditions.append(lambda job, si: job.create_ms // 1000 <= end // 1000)
     if input_object:
         conditions.append(lambda job, si: job.name == input_object)
     predicate = None

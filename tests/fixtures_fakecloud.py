@@ -12,6 +12,11 @@ Both yield a `fakecloud.testing.FakeCloudServer`: `.url`, `.huawei` (ak, sk, pro
 token, region), `.tencent` (secret_id, secret_key, bucket, queue_id, region, token),
 `.advance()`, `.set_fault()`, `.clear_faults()`, `.counters()`, `.reset_counters()`,
 `.add_job()`, `.remove_job()`, `.set_state()`, `.short_job_ids()`, `.jobs(kind)`, `.job(kind, id)`.
+
+Plain helpers (import them): `metastudio_client(server)` and `cos_client(server, via="proxy"|"ip")`
+build the official SDK clients pointed at fakecloud; `huawei_request(server, method, path, params)`
+and `cos_request(server, method, path, params)` send one raw request signed by the SDKs' own
+signers (huaweicloudsdkcore's Signer, qcloud_cos's CosS3Auth), for tests that need the raw body.
 """
 
 import pytest
@@ -69,7 +74,8 @@ def cos_client(server, secret_key=None, via="proxy", token=None):
     return CosS3Client(CosConfig(**options), retry=0)
 
 
-def huawei_request(server, method, path, params=(), body=b"", headers=None, sk=None, date=None, timeout=10):
+def huawei_request(server, method, path, params=(), body=b"", headers=None, sk=None, date=None, timeout=10,
+                   project=None):
     """One raw request signed by huaweicloudsdkcore's Signer; `path` is below /v1/{project_id}."""
     from types import SimpleNamespace
     from urllib.parse import urlsplit
@@ -83,7 +89,7 @@ def huawei_request(server, method, path, params=(), body=b"", headers=None, sk=N
     if date:
         header_params["X-Sdk-Date"] = date
     request = SdkRequest(method=method, schema="http", host=urlsplit(server.url).netloc,
-                         resource_path=f"/v1/{hw['project_id']}{path}", query_params=list(params),
+                         resource_path=f"/v1/{project or hw['project_id']}{path}", query_params=list(params),
                          header_params=header_params, body=body)
     Signer(SimpleNamespace(ak=hw["ak"], sk=sk or hw["sk"])).sign(request)
     return requests.request(method, server.url + request.uri, headers=request.header_params, data=body,
