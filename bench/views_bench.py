@@ -41,6 +41,7 @@ def parse_args():
     p.add_argument("--events", type=int, default=1000, help="events on the detail page's job")
     p.add_argument("--iterations", type=int, default=60)
     p.add_argument("--postgres", action="store_true", help="use PostgreSQL (scratch database tod_bench_views)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary DATA_DIR (to inspect plans)")
     p.add_argument("--profile", metavar="URL", help="print a cProfile of one URL instead of the benchmark")
     p.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     return p.parse_args()
@@ -235,7 +236,10 @@ def main():
         from django.db import connections
 
         connections.close_all()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if args.keep:
+            print(f"kept {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def run(args):

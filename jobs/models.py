@@ -203,8 +203,9 @@ class Job(models.Model):
             ),
             # Job list filter by batch.
             models.Index(fields=["batch"], name="job_batch"),
-            # Job detail: link an avatar job and its voice job.
-            models.Index(fields=["linked_job_id"], name="job_linked"),
+            # Job detail: link an avatar job and its voice job. Partial: most jobs have no link,
+            # and a full index full of '' convinces planners that the lookup matches everything.
+            models.Index(fields=["linked_job_id"], condition=~models.Q(linked_job_id=""), name="job_linked"),
             # Job list filter by raw vendor state.
             models.Index(fields=["state"], name="job_state"),
             # Job list sorted by name (keyset on name, id).

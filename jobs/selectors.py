@@ -262,7 +262,9 @@ def job_detail(pk):
         )
     else:
         linked = (
+            # The exclude() lets the planner use the partial job_linked index.
             Job.objects.filter(account=job.account_id, linked_job_id=job.remote_id)
+            .exclude(linked_job_id="")
             .exclude(pk=job.pk)
             .only("id", "name", "kind", "remote_id", "status")
             .first()
