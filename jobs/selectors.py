@@ -108,8 +108,10 @@ def filter_jobs(filters, now=None):
         text = f["q"]
         # A pasted vendor id is answered from the remote_id index; anything else (or an id we
         # do not have) searches names. An OR of the two would scan the whole table.
-        if Job.objects.filter(remote_id=text).exists():
-            qs = qs.filter(remote_id=text)
+        # Matching rows are named by primary key, so no planner prefers an order-by index scan.
+        ids = list(Job.objects.filter(remote_id=text).values_list("id", flat=True)[:100])
+        if ids:
+            qs = qs.filter(pk__in=ids)
         else:
             qs = qs.filter(name__icontains=text)
     for name in ("created", "updated"):
@@ -255,20 +257,17 @@ class Timeline:
 def job_detail(pk):
     """The job with its account, linked job, events (time order) and assessment + metrics."""
     job = Job.objects.select_related("account").get(pk=pk)
-    linked = None
+    # One indexed column per lookup (job_remote_id, the partial job_linked) and the account
+    # checked here: with the account in SQL too, a planner without statistics may pick the
+    # account index and scan half the table.
+    fields = ("id", "account_id", "name", "kind", "remote_id", "status")
     if job.linked_job_id:
-        linked = (
-            Job.objects.filter(account=job.account_id, remote_id=job.linked_job_id).only("id", "name", "kind", "remote_id", "status").first()
-        )
+        candidates = Job.objects.filter(remote_id=job.linked_job_id).only(*fields)[:10]
     else:
-        linked = (
-            # The exclude() lets the planner use the partial job_linked index.
-            Job.objects.filter(account=job.account_id, linked_job_id=job.remote_id)
-            .exclude(linked_job_id="")
-            .exclude(pk=job.pk)
-            .only("id", "name", "kind", "remote_id", "status")
-            .first()
+        candidates = (
+            Job.objects.filter(linked_job_id=job.remote_id).exclude(linked_job_id="").exclude(pk=job.pk).only(*fields)[:10]
         )
+    linked = next((c for c in candidates if c.account_id == job.account_id), None)
     # Plain tuples, not model instances: a busy job has thousands of events.
     events = [
         EventRow(*row)
