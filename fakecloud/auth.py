@@ -108,8 +108,11 @@ def verify_huawei(method, raw_path, raw_query, headers, body, creds, now):
     signed_headers = signed.lower().split(";")
     if "x-sdk-date" not in signed_headers or any(name not in headers for name in signed_headers):
         return _apig("verify aksk signature fail")
+    # MetaStudio requires X-Project-Id with AK/SK (the gateway has no project otherwise).
     project = headers.get("x-project-id")
-    if project is not None and project != creds["project_id"]:
+    if project is None:
+        return _apig("x-project-id not found")
+    if project != creds["project_id"]:
         return _apig("project id is invalid")
     canonical = huawei_canonical_request(
         method, raw_path, raw_query, headers, signed_headers, body,

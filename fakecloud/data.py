@@ -225,16 +225,11 @@ SHORT_COMMITTED_FAILED = Path(
     failed=SHORT_PATHS[1][1].meta["failed"],
 )
 
-_CI_FAILURES = [
-    ("InvalidContent", "The input file is damaged or is not a valid document"),
-    ("ResourceDownloadFailed", "Failed to download the input object"),
-    ("InternalError", "Translation engine internal error, please retry"),
-]
 TRANSLATION_PATHS = [
     (70, Path("success", [("Submitted", (10, 10 * MINUTE), []), ("Running", (MINUTE, 2 * HOUR), []),
                           ("Success", None, [])])),
     (10, Path("failed", [("Submitted", (10, 10 * MINUTE), []), ("Running", (MINUTE, HOUR), []),
-                         ("Failed", None, [])], failed=True)),
+                         ("Failed", None, [])])),
     (5, Path("cancelled", [("Submitted", (MINUTE, 6 * HOUR), []), ("Cancel", None, [])])),
     (3, Path("paused", [("Submitted", (10, 10 * MINUTE), []), ("Running", (MINUTE, HOUR), []),
                         ("Pause", None, [])])),
@@ -242,7 +237,6 @@ TRANSLATION_PATHS = [
 TRANSLATION_SUBMITTED = Path("submitted", [("Submitted", (20, 20), []), ("Running", (90, 90), []), ("Success", None, [])])
 
 PATHS = {"avatar": AVATAR_PATHS, "voice": VOICE_PATHS, "short": SHORT_PATHS, "translation": TRANSLATION_PATHS}
-ALL_PATHS = {kind: {p.name: p for _, p in paths} for kind, paths in PATHS.items()}
 INITIAL_STATE = {"avatar": "WAIT_FILE_UPLOAD", "voice": "CREATING", "short": "CREATING", "translation": "Submitted"}
 
 

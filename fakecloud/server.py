@@ -15,13 +15,14 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import auth, data, faults, huawei, tencent
 from .clock import VirtualClock, parse_time_ms, rfc3339
 from .defaults import DEFAULTS
-from .wire import Request, Response, huawei_request_id
+from .wire import Request, huawei_request_id
 
 COUNTER_KEYS = huawei.OPERATIONS + tencent.OPERATIONS + [
     "auth_failures", "huawei.auth_failures", "ci.auth_failures", "unknown",
@@ -387,7 +388,13 @@ class Handler(BaseHTTPRequestHandler):
         )
         for key, value in parse_qsl(raw_query, keep_blank_values=True):
             req.query.setdefault(key, value)
-        resp, fired = app.serve(req, app.stopping.wait)
+        try:
+            resp, fired = app.serve(req, app.stopping.wait)
+        except Exception:  # noqa: BLE001 - a bug in fakecloud answers like the vendor's 500
+            traceback.print_exc()
+            mod = huawei if path.startswith("/v1/") else tencent
+            rid = req.request_id or (huawei_request_id() if mod is huawei else tencent.request_id())
+            resp, fired = mod.server_error(500, rid), {}
         if resp is None:
             self.close_connection = True
             return

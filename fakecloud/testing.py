@@ -181,8 +181,11 @@ class FakeCloudProcess(_Control):
             raise RuntimeError(f"fakecloud did not start: {line!r}")
         self.url = line.split("listening on ", 1)[1].split()[0]
         state = self.state()
-        self.huawei = {**state["huawei"], "sk": self._secret("huawei_sk"), "token": self._secret("huawei_token")}
-        self.tencent = {**state["tencent"], "secret_key": self._secret("tencent_secret_key"),
+        hw, tc = state["huawei"], state["tencent"]
+        self.huawei = {"ak": hw["ak"], "sk": self._secret("huawei_sk"), "project_id": hw["project_id"],
+                       "token": self._secret("huawei_token"), "region": hw["region"]}
+        self.tencent = {"secret_id": tc["secret_id"], "secret_key": self._secret("tencent_secret_key"),
+                        "bucket": tc["bucket"], "queue_id": tc["queue_id"], "region": tc["region"],
                         "token": self._secret("tencent_token")}
         return self
 

@@ -84,6 +84,13 @@ def test_it_rejects_an_unknown_access_key_and_a_foreign_project():
     assert _vector_a(creds=foreign).code == "APIGW.0301"
 
 
+def test_it_requires_x_project_id_with_aksk():
+    headers = _hw_headers("content-type;host;x-sdk-date", "0" * 64, {"content-type": "application/json"})
+    del headers["x-project-id"]
+    failure = _vector_a(headers=headers)
+    assert failure.code == "APIGW.0301" and failure.message.endswith("x-project-id not found")
+
+
 def test_it_accepts_a_configured_token_instead_of_a_signature():
     creds = dict(HW, token="MIIexampletoken")
     path = f"/v1/{HW['project_id']}/voice-training-manage/user/jobs"
@@ -92,7 +99,7 @@ def test_it_accepts_a_configured_token_instead_of_a_signature():
     assert auth.verify_huawei("GET", path, "", {"x-auth-token": "MIIexampletoken"}, b"", HW, 0) is not None
 
 
-def _cos_vector(now=1700000000, **changes):
+def _cos_args():
     params = {"tag": "Translation", "orderByTime": "Desc", "states": "Success,Failed", "size": "100",
               "nextToken": "", "queueId": "p893bcda225bf4945a378da6662e81a89",
               "startCreationTime": "2022-07-01T00:00:00+0800", "endCreationTime": "2022-07-31T23:59:59+0800"}
@@ -103,9 +110,13 @@ def _cos_vector(now=1700000000, **changes):
         "&q-header-list=host&q-url-param-list=endcreationtime;nexttoken;orderbytime;queueid;size;"
         "startcreationtime;states;tag&q-signature=4380ae2c38cfbb9b7a597797b56f4fda3def0783"
     )
-    args = {"method": "GET", "raw_path": "/ai_jobs", "raw_query": query, "creds": COS, "now": now,
+    return {"method": "GET", "raw_path": "/ai_jobs", "raw_query": query, "creds": COS, "now": 1700000000,
             "headers": {"host": "examplebucket-1250000000.ci.ap-guangzhou.myqcloud.com",
                         "authorization": authorization}}
+
+
+def _cos_vector(**changes):
+    args = _cos_args()
     args.update(changes)
     return auth.verify_cos(**args)
 
@@ -121,6 +132,16 @@ def test_it_checks_the_cos_sign_time_window():
     early = _cos_vector(now=1699999939)
     assert (late.status, late.code) == (401, "SignatureExpired")
     assert early.code == "SignatureExpired"
+
+
+def test_it_checks_a_cos_security_token_when_one_is_configured():
+    creds = dict(COS, token="STS-TOKEN")
+    headers = _cos_args()["headers"]
+    for name in ("x-cos-security-token", "x-ci-security-token"):
+        assert _cos_vector(creds=creds, headers={**headers, name: "STS-TOKEN"}) is None
+    missing = _cos_vector(creds=creds)
+    wrong = _cos_vector(creds=creds, headers={**headers, "x-cos-security-token": "OTHER"})
+    assert missing.code == wrong.code == "InvalidAuthorization"
 
 
 def test_it_rejects_a_tampered_cos_request():
