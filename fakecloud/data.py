@@ -266,7 +266,9 @@ class Job:
         out = []
         for i in range(self.state_index(t) + 1):
             for n, entry in enumerate(self.path.events[i]):
-                out.append((self.times[i] + n * 1000, entry))
+                at = self.times[i] + n * 1000  # a state's later entries follow a second apart
+                if at <= t:
+                    out.append((at, entry))
         return out
 
     def schedule(self):
@@ -410,6 +412,8 @@ class Snapshot:
         self.t = t
         self.epoch = epoch
         self.rows = rows  # [(job, state_index)] in default order (create time asc, id)
+        self.states = []  # state index per position in KindStore.jobs (-1: not created yet)
+        self.active = []  # positions of jobs with a transition after t
         self.built = time.monotonic()
         self._cache = {}
         self._lock = threading.Lock()
@@ -631,20 +635,38 @@ class Store:
                     return snap  # no job changed state in between
                 if time.monotonic() - snap.built < 1.0:
                     return snap  # running clock: rebuild at most once a second
-            rows = []
-            append = rows.append
-            bisect_right = bisect.bisect_right
-            for job in ks.jobs:
-                times = job.times
-                if job.removed or times[0] > now:
-                    continue
-                if times[-1] <= now:  # settled jobs, the common case: no search
-                    append((job, len(times) - 1))
-                else:
-                    append((job, bisect_right(times, now) - 1))
+            jobs = ks.jobs
+            if snap is not None and snap.epoch == self.epoch and now > snap.t:
+                # Same jobs, later time: only jobs with a transition still ahead can change.
+                states = snap.states[:]
+                positions = snap.active
+            else:
+                states = [-1] * len(jobs)
+                positions = range(len(jobs))
+            active = []
+            gc_was_on = gc.isenabled()
+            gc.disable()  # 100,000 new tuples would trigger full collections; none are cycles
+            try:
+                rows = self._rows(jobs, states, positions, active, now)
+            finally:
+                if gc_was_on:
+                    gc.enable()
             snap = Snapshot(now, self.epoch, rows)
+            snap.states, snap.active = states, active
             ks._snap = snap
             return snap
+
+    @staticmethod
+    def _rows(jobs, states, positions, active, now):
+        bisect_right = bisect.bisect_right
+        for pos in positions:
+            times = jobs[pos].times
+            if times[-1] <= now:  # settled: the common case, no search
+                states[pos] = len(times) - 1
+            else:
+                states[pos] = bisect_right(times, now) - 1
+                active.append(pos)
+        return [(job, si) for job, si in zip(jobs, states) if si >= 0 and not job.removed]
 
     def get(self, kind, job_id):
         job = self.kinds[kind].by_id.get(job_id)
