@@ -29,7 +29,7 @@ from jobs.providers.huawei import HuaweiProvider
 from jobs.providers.times import parse_epoch
 from tests.http_stub import Reply, StubServer
 
-SEEDS = Path("/work/shared/seeds")
+SEEDS = Path(__file__).parent / "data" / "seeds"  # copies of ../shared/seeds
 AK, SK = "AK-TEST-0001", "SK-test-secret-0000000000000000"
 PROJECT = "0123456789abcdef0123456789abcdef"
 
