@@ -10,6 +10,7 @@ from typing import NamedTuple
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, F, Max, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -27,6 +28,7 @@ from jobs.models import (
 from jobs.status import unified_status
 
 COUNT_LIMIT = 1000
+EVENTS_CACHE_SECONDS = 600
 
 # sort name -> (field, descending); the id breaks ties in the same direction.
 SORTS = {
@@ -268,15 +270,29 @@ def job_detail(pk):
             Job.objects.filter(linked_job_id=job.remote_id).exclude(linked_job_id="").exclude(pk=job.pk).only(*fields)[:10]
         )
     linked = next((c for c in candidates if c.account_id == job.account_id), None)
-    # Plain tuples, not model instances: a busy job has thousands of events.
-    events = [
-        EventRow(*row)
-        for row in JobEvent.objects.filter(job=job)
-        .order_by("occurred_at", "id")
-        .values_list("id", "occurred_at", "source", "action", "operator", "from_state", "to_state", "message")
-    ]
+    events = job_events(job)
     assessment = Assessment.objects.filter(job=job).prefetch_related("metrics").first()
     return job, linked, events, assessment
+
+
+def job_events(job):
+    """The job's events in time order, as plain tuples (a busy job has thousands).
+
+    Events are append-only, so (count, max id) identifies the set: that one aggregate on the
+    timeline index decides whether the cached tuples are still right (first_seen_at guards
+    against a reused job id)."""
+    mark = JobEvent.objects.filter(job=job).aggregate(n=Count("id"), last=Max("id"))
+    key = f"jobs:events:{job.pk}:{job.first_seen_at.timestamp()}:{mark['n']}:{mark['last']}"
+    events = cache.get(key)
+    if events is None:
+        events = [
+            EventRow(*row)
+            for row in JobEvent.objects.filter(job=job)
+            .order_by("occurred_at", "id")
+            .values_list("id", "occurred_at", "source", "action", "operator", "from_state", "to_state", "message")
+        ]
+        cache.set(key, events, EVENTS_CACHE_SECONDS)
+    return events
 
 
 def timeline(job, events, now=None):

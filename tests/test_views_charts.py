@@ -1,7 +1,14 @@
 import pytest
+from django.utils import translation
 
 from jobs.models import AssessmentMetric
 from jobs.templatetags.dashboard import assessment_chart, duration, parse_actual, parse_expected, status_badge
+
+
+@pytest.fixture(autouse=True)
+def english():
+    with translation.override("en"):
+        yield
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django import template
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -84,15 +84,31 @@ def status_colour(value):
     return STATUS_COLOURS.get(value, "#c2c7d0")
 
 
+_DURATION_FORMATS = {}
+
+
+def _duration_formats():
+    """The four duration formats in the active language (looked up once per language: a long
+    timeline formats hundreds of durations)."""
+    lang = translation.get_language()
+    formats = _DURATION_FORMATS.get(lang)
+    if formats is None:
+        formats = _DURATION_FORMATS[lang] = (
+            _("%(d)dd %(h)dh"), _("%(h)dh %(m)02dm"), _("%(m)dm %(s)02ds"), _("%(s)ds"), _("%(s)ss")
+        )
+    return formats
+
+
 @register.filter
 def duration(value):
-    """A timedelta as '2d 3h', '4h 05m', '12m 30s' or '45s'."""
+    """A timedelta as '2d 3h', '4h 05m', '12m 30s', '45s' or '2.5s'."""
     if value is None:
         return ""
     if not isinstance(value, timedelta):
         return value
+    days_f, hours_f, minutes_f, seconds_f, fraction_f = _duration_formats()
     if timedelta(0) < value < timedelta(seconds=10):
-        return _("%(s)ss") % {"s": f"{value.total_seconds():.1f}"}
+        return fraction_f % {"s": f"{value.total_seconds():.1f}"}
     seconds = int(value.total_seconds())
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
@@ -100,13 +116,13 @@ def duration(value):
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        text = _("%(d)dd %(h)dh") % {"d": days, "h": hours}
+        text = days_f % {"d": days, "h": hours}
     elif hours:
-        text = _("%(h)dh %(m)02dm") % {"h": hours, "m": minutes}
+        text = hours_f % {"h": hours, "m": minutes}
     elif minutes:
-        text = _("%(m)dm %(s)02ds") % {"m": minutes, "s": secs}
+        text = minutes_f % {"m": minutes, "s": secs}
     else:
-        text = _("%(s)ds") % {"s": secs}
+        text = seconds_f % {"s": secs}
     return sign + text
 
 
