@@ -59,3 +59,11 @@ def test_it_writes_durations_compactly():
 
 def test_it_shows_status_as_text_beside_the_icon():
     assert "Failed" in str(status_badge("failed")) and "st-failed" in str(status_badge("failed"))
+
+
+def test_it_writes_short_durations_with_a_decimal():
+    from datetime import timedelta
+
+    assert duration(timedelta(seconds=2.46)) == "2.5s"
+    assert duration(timedelta(milliseconds=40)) == "<0.1s"
+    assert duration(timedelta(0)) == "0s"

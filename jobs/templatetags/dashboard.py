@@ -108,7 +108,8 @@ def duration(value):
         return value
     days_f, hours_f, minutes_f, seconds_f, fraction_f = _duration_formats()
     if timedelta(0) < value < timedelta(seconds=10):
-        return fraction_f % {"s": f"{value.total_seconds():.1f}"}
+        secs = value.total_seconds()
+        return fraction_f % {"s": f"{secs:.1f}" if secs >= 0.1 else "<0.1"}
     seconds = int(value.total_seconds())
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
