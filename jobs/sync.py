@@ -20,9 +20,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
+import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
@@ -64,6 +66,8 @@ SETTLED_SHORT_JOB_REFRESH = timedelta(hours=6)
 PROGRESS_EVERY = 0.5
 # Detail fetches are stored in groups of this many jobs per transaction.
 DETAIL_CHUNK = 25
+# Pages fetched ahead of the one being written (bounded memory: this many pages).
+PREFETCH_PAGES = 2
 # IN-list size for queries that take many ids (below every backend's parameter limit).
 IN_CHUNK = 500
 
@@ -236,6 +240,64 @@ def account_lease(account: CloudAccount):
         release_lease(account.pk, owner)
 
 
+# ---------------------------------------------------------------- prefetching pages
+
+_DONE = object()
+
+
+def prefetched(pages: Iterator, depth: int = PREFETCH_PAGES) -> Iterator:
+    """Iterate `pages` while a helper thread fetches the next ones (HTTP and parsing).
+
+    The vendor answers the next page while this thread writes the current one, so a sync
+    costs about max(listing, writing) instead of their sum. Order and error position are
+    kept: pages before a ProviderError are yielded, then the error is raised here. The
+    provider is used by the helper thread only, and no transaction waits on it.
+    """
+    if depth <= 0:
+        yield from pages
+        return
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        buffer.put((page, None), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put((_DONE, None))
+        except BaseException as exc:  # handed over to the consumer, in sequence
+            buffer.put((None, exc))
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="sync-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            page, exc = buffer.get()
+            if exc is not None:
+                raise exc
+            if page is _DONE:
+                return
+            yield page
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full buffer
+            try:
+                buffer.get(timeout=0.2)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
 # ---------------------------------------------------------------- row building
 
 
@@ -245,7 +307,6 @@ class _Existing:
     fingerprint: str
     state: str
     gone: bool
-    state_changed_at: object
 
 
 @dataclass
@@ -508,7 +569,7 @@ class _KindSync:
 
     # -- the listing
     def list_all(self):
-        for page in self.provider.iter_pages(self.kind):
+        for page in prefetched(self.provider.iter_pages(self.kind)):
             if page.total is not None:
                 self.counters.remote_total = page.total
             self.store_records(page.records)
@@ -568,29 +629,34 @@ class _KindSync:
         self.seen_ids.update(page)
         self.counters.seen += len(page)
 
-        existing = {}
-        for chunk in _chunks(page):
-            for row in Job.objects.filter(account_id=self.account.pk, kind=self.kind, remote_id__in=chunk).values_list(
-                "remote_id", "id", "fingerprint", "state", "gone", "state_changed_at"
-            ):
-                existing[row[0]] = _Existing(*row[1:])
-
-        now = timezone.now()
-        new_rows, changed_rows, events = [], [], []
+        existing = self._existing(list(page))
+        new, changed = [], []
         for rid, rec in page.items():
             text = payload_json(rec.payload)
             fp = record_fingerprint(rec, text)
             old = existing.get(rid)
-            if old is not None and old.fingerprint == fp and not old.gone:
-                continue
-            row = _row_from_record(self.account.pk, rec, fp, text, now, kind_has_detail=self.has_detail)
             if old is None:
-                new_rows.append((row, rec))
-                continue
-            row["state_changed_at"] = old.state_changed_at
+                new.append((rec, fp, text))
+            elif old.fingerprint != fp or old.gone:
+                changed.append((rec, fp, text, old))
+        self.counters.unchanged += len(page) - len(new) - len(changed)
+        if not new and not changed:
+            return  # the common case of a resync: one SELECT, no write
+
+        now = timezone.now()
+        current = self._current([old.id for *_, old in changed]) if changed else {}
+        rows, events = [], []
+        for rec, fp, text in new:
+            rows.append(_row_from_record(self.account.pk, rec, fp, text, now, kind_has_detail=self.has_detail))
+        for rec, fp, text, old in changed:
+            row = _row_from_record(self.account.pk, rec, fp, text, now, kind_has_detail=self.has_detail)
+            cur = current[old.id]
+            self._keep_sticky(row, rec, cur)
+            row["state_changed_at"] = cur["state_changed_at"]
             if old.state != row["state"]:
                 # The vendor's update time is exact for voice jobs; fall back to now.
-                t = rec.updated_at if rec.updated_at and old.state_changed_at < rec.updated_at <= now else now
+                prev = cur["state_changed_at"]
+                t = rec.updated_at if rec.updated_at and prev < rec.updated_at <= now else now
                 row["state_changed_at"] = t
                 if old.state:  # a tracked placeholder has no previous state to report
                     events.append(
@@ -604,15 +670,8 @@ class _KindSync:
                             key=event_key("observed", t, extra=f"{old.state}>{row['state']}"),
                         )
                     )
-            changed_rows.append((row, rec, old))
+            rows.append(row)
 
-        self.counters.unchanged += len(page) - len(new_rows) - len(changed_rows)
-        if not new_rows and not changed_rows:
-            return
-        if changed_rows:
-            self._keep_sticky(changed_rows)
-
-        rows = [row for row, _ in new_rows] + [row for row, _, _ in changed_rows]
         with transaction.atomic():
             ids = self.upsert(rows)
             if events:
@@ -621,34 +680,55 @@ class _KindSync:
                 (ids[rid], rec.assessment) for rid, rec in page.items() if rec.assessment is not None and rid in ids
             ]
             store_assessments(assessments)
-        self.counters.created += len(new_rows)
-        self.counters.updated += len(changed_rows)
+        self.counters.created += len(new)
+        self.counters.updated += len(changed)
         self.counters.events_created += len(events)
+
+    def _existing(self, remote_ids) -> dict[str, _Existing]:
+        """(id, fingerprint, state, gone) of this page's jobs already cached: one indexed query."""
+        qn = connection.ops.quote_name
+        out = {}
+        with connection.cursor() as cursor:
+            for chunk in _chunks(remote_ids):
+                cursor.execute(
+                    "SELECT {rid}, {id}, {fp}, {state}, {gone} FROM {table} "
+                    "WHERE {account} = %s AND {kind} = %s AND {rid} IN ({marks})".format(
+                        rid=qn("remote_id"), id=qn("id"), fp=qn("fingerprint"), state=qn("state"), gone=qn("gone"),
+                        table=qn(Job._meta.db_table), account=qn("account_id"), kind=qn("kind"),
+                        marks=", ".join(["%s"] * len(chunk)),
+                    ),  # fmt: skip
+                    [self.account.pk, self.kind, *chunk],
+                )
+                for rid, pk, fp, state, gone in cursor.fetchall():
+                    out[rid] = _Existing(pk, fp, state, bool(gone))
+        return out
+
+    def _current(self, ids) -> dict[int, dict]:
+        """What a changed job holds now that a list record must not blank (see _keep_sticky)."""
+        current = {}
+        for chunk in _chunks(ids):
+            for row in Job.objects.filter(pk__in=chunk).values(
+                "id", "payload", "created_at", "updated_at", "state_changed_at", *STICKY_FIELDS
+            ):
+                current[row["id"]] = row
+        return current
 
     @cached_property
     def upsert(self):
         return _JobUpsert(connection)
 
-    def _keep_sticky(self, changed_rows):
+    @staticmethod
+    def _keep_sticky(row, rec, cur):
         """A changed list record must not blank what the detail fetch filled in."""
-        ids = [old.id for _, _, old in changed_rows]
-        current = {}
-        for chunk in _chunks(ids):
-            for row in Job.objects.filter(pk__in=chunk).values("id", "payload", "created_at", "updated_at", *STICKY_FIELDS):
-                current[row["id"]] = row
-        for row, rec, old in changed_rows:
-            cur = current.get(old.id)
-            if not cur:
-                continue
-            for name in STICKY_FIELDS:
-                if not row[name] and cur[name]:
-                    row[name] = cur[name]
-            if rec.created_at is None:
-                row["created_at"] = cur["created_at"]
-            if rec.updated_at is None and rec.created_at is None:
-                row["updated_at"] = cur["updated_at"]
-            if isinstance(cur["payload"], dict) and set(cur["payload"]) - set(rec.payload or {}):
-                row["payload"] = {**cur["payload"], **(rec.payload or {})}
+        for name in STICKY_FIELDS:
+            if not row[name] and cur[name]:
+                row[name] = cur[name]
+        if rec.created_at is None:
+            row["created_at"] = cur["created_at"]
+        if rec.updated_at is None and rec.created_at is None:
+            row["updated_at"] = cur["updated_at"]
+        if isinstance(cur["payload"], dict) and set(cur["payload"]) - set(rec.payload or {}):
+            row["payload"] = {**cur["payload"], **(rec.payload or {})}
 
     def mark_gone(self):
         """After a complete listing: flag (never delete) jobs the vendor no longer lists."""

@@ -32,13 +32,17 @@ def ensure_groups():
     return {"viewer": viewer, "operator": operator}
 
 
-def ensure_schedule():
+def ensure_schedule(seconds=None):
+    """The dispatcher's PeriodicTask (migration jobs/0003 creates it; an admin may have changed it)."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    every, _ = IntervalSchedule.objects.get_or_create(every=DISPATCH_EVERY, period=IntervalSchedule.SECONDS)
-    task, _ = PeriodicTask.objects.get_or_create(
+    every, _ = IntervalSchedule.objects.get_or_create(every=seconds or DISPATCH_EVERY, period=IntervalSchedule.SECONDS)
+    task, created = PeriodicTask.objects.get_or_create(
         name="Dispatch due syncs", defaults={"task": "jobs.dispatch_due_syncs", "interval": every}
     )
+    if seconds and not created and task.interval_id != every.pk:
+        task.interval = every
+        task.save()
     return task
 
 
@@ -55,6 +59,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--fakecloud-url", default="http://127.0.0.1:8765")
         parser.add_argument("--no-track", action="store_true", help="don't ask the fakecloud for short-job ids")
+        parser.add_argument("--dispatch-every", type=int, help="set the dispatcher's beat interval (seconds)")
+        parser.add_argument("--sync-interval", type=int, help="set the demo accounts' sync intervals (seconds)")
 
     def handle(self, *args, **opts):
         from fakecloud import defaults as d
@@ -70,15 +76,19 @@ class Command(BaseCommand):
                     user.set_password(password)
                     user.save()
                 user.groups.add(groups[group])
-            ensure_schedule()
+            ensure_schedule(opts["dispatch_every"])
             hw = self.account(
                 "demo-huawei", provider="huawei", region=d.HUAWEI_REGION, endpoint=url,
                 project_id=d.HUAWEI_PROJECT_ID, access_key_id=d.HUAWEI_AK, secret=d.HUAWEI_SK,
             )  # fmt: skip
-            self.account(
+            tencent = self.account(
                 "demo-tencent", provider="tencent", region=d.TENCENT_REGION, endpoint=url, bucket=d.TENCENT_BUCKET,
                 queue_id=d.TENCENT_QUEUE_ID, access_key_id=d.TENCENT_SECRET_ID, secret=d.TENCENT_SECRET_KEY,
             )  # fmt: skip
+            if opts["sync_interval"]:
+                for account in (hw, tencent):
+                    account.sync_interval = account.active_sync_interval = opts["sync_interval"]
+                    account.save(update_fields=["sync_interval", "active_sync_interval"])
         if not opts["no_track"]:
             try:
                 ids = fakecloud_short_job_ids(url)
