@@ -214,6 +214,10 @@ class Job(models.Model):
             models.Index(fields=["synced_at"], name="job_synced"),
             # Job list free-text search: a pasted vendor job id, any account or kind.
             models.Index(fields=["remote_id"], name="job_remote_id"),
+            # Overview: counts per account, kind and status from the index alone (no table rows).
+            models.Index(
+                fields=["account", "kind", "status"], condition=models.Q(gone=False), name="job_overview_counts"
+            ),
         ]
 
     def __str__(self):

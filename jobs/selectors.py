@@ -29,6 +29,7 @@ from jobs.status import unified_status
 
 COUNT_LIMIT = 1000
 EVENTS_CACHE_SECONDS = 600
+STATUS_COUNTS_CACHE_SECONDS = 60
 
 # sort name -> (field, descending); the id breaks ties in the same direction.
 SORTS = {
@@ -347,11 +348,19 @@ def timeline(job, events, now=None):
 
 
 def status_counts():
-    """{(account_id, kind): {status: n}} over jobs still listed by the vendor."""
-    counts = {}
-    rows = Job.objects.filter(gone=False).values("account_id", "kind", "status").annotate(n=Count("id")).order_by()
-    for row in rows:
-        counts.setdefault((row["account_id"], row["kind"]), {})[row["status"]] = row["n"]
+    """{(account_id, kind): {status: n}} over jobs still listed by the vendor.
+
+    A scan of the job_overview_counts index; kept for a minute, or until the cache changes
+    (the change cursor moves)."""
+    cursor = change_cursor()
+    key = f"jobs:status_counts:{cursor.timestamp() if cursor else 0}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = {}
+        rows = Job.objects.filter(gone=False).values("account_id", "kind", "status").annotate(n=Count("*")).order_by()
+        for row in rows:
+            counts.setdefault((row["account_id"], row["kind"]), {})[row["status"]] = row["n"]
+        cache.set(key, counts, STATUS_COUNTS_CACHE_SECONDS)
     return counts
 
 

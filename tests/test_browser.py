@@ -106,6 +106,27 @@ def test_it_shows_the_overview(page):
     shot(page, "overview")
 
 
+def test_it_tracks_short_jobs_and_keeps_a_time_zone(page):
+    page.goto(page.base + "/track/")
+    page.get_by_label("Account").select_option(label="fc-huawei")
+    page.get_by_label("Assessment job ids").fill("new-short-1, new-short-2")
+    shot(page, "track")
+    page.get_by_role("button", name="Track these jobs").click()
+    page.wait_for_url(re.compile(r"kind=voice_assessment"))
+    assert Job.objects.filter(remote_id__in=["new-short-1", "new-short-2"]).count() == 2
+
+    job = Job.objects.filter(kind="avatar_training").first()
+    page.goto(page.base + "/preferences/")
+    page.get_by_label("Time zone").select_option("Asia/Shanghai")
+    shot(page, "preferences")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Preferences saved.").wait_for()
+    page.goto(page.base + f"/jobs/{job.pk}/")
+    local = job.updated_at.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
+    assert page.get_by_text(local.strftime("%Y-%m-%d %H:%M:%S")).first.is_visible()
+    assert page.get_by_text("Times shown in Asia/Shanghai.").is_visible()
+
+
 def test_it_filters_by_status_and_kind_and_restores_on_reload_and_back(page):
     page.goto(page.base + "/jobs/")
     everything = row_ids(page)

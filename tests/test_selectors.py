@@ -163,3 +163,13 @@ def test_it_finds_the_linked_job_through_the_partial_index(account):
     qs = Job.objects.filter(linked_job_id="voice-1").exclude(linked_job_id="").exclude(pk=0).values("id")[:10]
     sql, params = qs.query.sql_with_params()
     assert "job_linked" in _plan(sql, params)
+
+
+@pytest.mark.db_sensitive
+def test_it_counts_the_overview_from_its_index(account):
+    make_job(account)
+    from django.db.models import Count
+
+    qs = Job.objects.filter(gone=False).values("account_id", "kind", "status").annotate(n=Count("*")).order_by()
+    sql, params = qs.query.sql_with_params()
+    assert "job_overview_counts" in _plan(sql, params)
