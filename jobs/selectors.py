@@ -365,12 +365,19 @@ def status_counts():
 
 
 def stuck_jobs(limit=10, now=None):
-    return list(
-        Job.objects.filter(gone=False)
-        .filter(stuck_q(now))
-        .select_related("account")
-        .order_by("state_changed_at", "id")[:limit]
-    )
+    """The longest-stuck jobs. One query per moving status, each walking the
+    (status, state_changed_at) index from the oldest change: with all the statuses in one IN
+    the database must collect and sort every moving job first."""
+    now = now or timezone.now()
+    found = []
+    for status in ACTIVE_STATUSES:
+        found += (
+            Job.objects.filter(gone=False, status=status)
+            .filter(stuck_q(now))
+            .select_related("account")
+            .order_by("state_changed_at", "id")[:limit]
+        )
+    return sorted(found, key=lambda j: (j.state_changed_at, j.pk))[:limit]
 
 
 def recent_failures(limit=10):

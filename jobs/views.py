@@ -3,6 +3,7 @@ template as the full page; a history-restore request gets the full page."""
 
 import csv
 import hashlib
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from jobs.middleware import SESSION_KEY as TZ_SESSION_KEY
 from jobs.models import CloudAccount, Job, Kind, Status, SyncRun, UserPreference
 
 PAGE_SIZE = 50
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STEPS_PAGE = 50
 SYNC_PERMISSION = "jobs.trigger_sync"
 
@@ -114,7 +116,8 @@ def job_list(request):
         "params": params,
         "query": urlencode(params),
         "more_url": _list_url(params, after=page.next_cursor) if page.next_cursor else None,
-        "poll_url": _list_url(params, since=cursor.isoformat()) if cursor else None,
+        # An empty cache polls from the epoch, so the first sync's rows appear on their own.
+        "poll_url": _list_url(params, since=(cursor or EPOCH).isoformat()),
         "counts_url": reverse("job_counts") + ("?" + urlencode(params) if params else ""),
         "export_url": reverse("job_export") + ("?" + urlencode(params) if params else ""),
         "first_url": _list_url(params),
@@ -143,7 +146,8 @@ def _poll(request, form, qs, params, since):
     context = {
         "form": form,
         "rows": rows,
-        "removed": changed_ids,
+        # Old copies of changed rows go (the re-inserted ones included, whatever the cap).
+        "removed": sorted(set(changed_ids) | {job.pk for job in rows}),
         "poll_url": _list_url(params, since=cursor.isoformat()),
         "counts_url": reverse("job_counts") + ("?" + urlencode(params) if params else ""),
     }

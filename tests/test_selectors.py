@@ -173,3 +173,22 @@ def test_it_counts_the_overview_from_its_index(account):
     qs = Job.objects.filter(gone=False).values("account_id", "kind", "status").annotate(n=Count("*")).order_by()
     sql, params = qs.query.sql_with_params()
     assert "job_overview_counts" in _plan(sql, params)
+
+
+def test_it_lists_the_longest_stuck_jobs_first_across_statuses(account):
+    now = timezone.now()
+    oldest = make_job(account, state="MANUAL_VERIFYING", state_changed_at=now - timedelta(days=40))  # reviewing
+    middle = make_job(account, state="TRAINING", state_changed_at=now - timedelta(days=20))  # running
+    newest = make_job(account, state="WAIT_COMPILE", state_changed_at=now - timedelta(days=10))  # queued
+    make_job(account, state="TRAINING", state_changed_at=now - timedelta(hours=1))  # not stuck
+    assert [j.pk for j in selectors.stuck_jobs(limit=10, now=now)] == [oldest.pk, middle.pk, newest.pk]
+    assert [j.pk for j in selectors.stuck_jobs(limit=2, now=now)] == [oldest.pk, middle.pk]
+
+
+def test_it_walks_the_status_index_for_stuck_jobs(account):
+    # SQLite only: on a one-row PostgreSQL table any index is as good as another to its planner.
+    make_job(account)
+    qs = Job.objects.filter(gone=False, status="running").filter(selectors.stuck_q()).order_by("state_changed_at", "id")[:10]
+    sql, params = qs.query.sql_with_params()
+    plan = _plan(sql, params)
+    assert "job_status_state_changed" in plan and "TEMP B-TREE" not in plan.upper(), plan
