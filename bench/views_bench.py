@@ -292,6 +292,7 @@ def run(args):
         (f"list: text search '{word}'", f"/jobs/?q={word}", None),
         ("list: pasted job id", f"/jobs/?q={deep_job.remote_id}", None),
         ("list: sort by name", "/jobs/?sort=name", None),
+        ("list: stuck only", "/jobs/?stuck=1", None),
         ("list: poll, nothing changed", "/jobs/?" + urlencode({"since": selectors.change_cursor().isoformat()}), hx),
         ("detail: 1,000 events + assessment", f"/jobs/{detail_job.pk}/", None),
         ("overview, cold (counts from the index)", "/", None),
