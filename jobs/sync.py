@@ -68,6 +68,7 @@ PROGRESS_EVERY = 0.5
 DETAIL_CHUNK = 25
 # SQLite WAL pages (4 KiB) between checkpoints during a listing (see _bulk_write_mode).
 WAL_CHECKPOINT_PAGES = 25_000
+SYNC_CACHE_KIB = 65536
 # Pages fetched ahead of the one being written (bounded memory: this many pages).
 PREFETCH_PAGES = 2
 # IN-list size for queries that take many ids (below every backend's parameter limit).
@@ -255,12 +256,17 @@ def _bulk_write_mode():
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA wal_autocheckpoint")
         previous = int(cursor.fetchone()[0])
+        cursor.execute("PRAGMA cache_size")
+        previous_cache = int(cursor.fetchone()[0])
         cursor.execute(f"PRAGMA wal_autocheckpoint={max(previous, WAL_CHECKPOINT_PAGES)}")
+        # The job table's many indexes get random inserts: keep their pages in memory.
+        cursor.execute(f"PRAGMA cache_size=-{SYNC_CACHE_KIB}")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"PRAGMA wal_autocheckpoint={previous}")
+            cursor.execute(f"PRAGMA cache_size={previous_cache}")
 
 
 _DONE = object()
