@@ -10,7 +10,7 @@ from django_celery_beat.models import PeriodicTask
 from jobs.models import CloudAccount, Job
 from tests.fixtures_sync import StubProvider, make_record, transport_error
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive]
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 
@@ -141,3 +141,17 @@ def test_it_sets_up_the_demo_idempotently():
     assert hw.endpoint == ci.endpoint == "http://127.0.0.1:8765"
     assert hw.has_secret_key and ci.has_secret_key
     assert PeriodicTask.objects.get(name="Dispatch due syncs").task == "jobs.dispatch_due_syncs"
+
+
+def test_it_sets_up_demo_accounts_that_sync_from_a_fakecloud(fakecloud, settings):
+    settings.SYNC_DETAIL_BUDGET = 0
+    out = run("demo_setup", "--fakecloud-url", fakecloud.url)
+
+    short_ids = fakecloud.short_job_ids()
+    assert f"tracking {len(short_ids)} new short job(s)" in out
+    hw = CloudAccount.objects.get(name="demo-huawei")
+    assert set(hw.jobs.filter(kind="voice_assessment").values_list("remote_id", flat=True)) == set(short_ids)
+
+    out = run("syncjobs", "--account", "demo-tencent")
+    assert "demo-tencent translation: succeeded" in out
+    assert Job.objects.filter(account__name="demo-tencent").count() == len(fakecloud.jobs("translation"))

@@ -10,7 +10,7 @@ from jobs.models import CloudAccount, Job, SyncRun
 from jobs.providers.base import AuthError
 from tests.fixtures_sync import StubProvider, make_record, transport_error
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive]
 
 
 @pytest.fixture
