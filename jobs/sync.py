@@ -965,11 +965,15 @@ def _get_provider(account):
 
 def _prepare_runs(account, kinds, trigger, runs):
     by_kind = {run.kind: run for run in (runs or [])}
-    out = []
-    for kind in kinds:
-        run = by_kind.get(kind) or SyncRun(account=account, kind=kind, trigger=trigger)
-        out.append(run)
-    return out
+    now = timezone.now()
+    for kind, run in by_kind.items():
+        if kind not in kinds and run.outcome == SyncRun.Outcome.QUEUED:
+            # Queued for a kind the account no longer syncs: close it rather than leave it waiting.
+            run.outcome = SyncRun.Outcome.SKIPPED
+            run.finished_at = now
+            run.error_message = "this account no longer syncs this kind"
+            run.save()
+    return [by_kind.get(kind) or SyncRun(account=account, kind=kind, trigger=trigger) for kind in kinds]
 
 
 def sync_account(account: CloudAccount, kinds=None, trigger="schedule", runs=None, provider=None) -> list[SyncRun]:

@@ -201,3 +201,21 @@ def test_it_lists_the_dispatcher_schedule(admin_client):
     html = admin_client.get("/admin/django_celery_beat/periodictask/").content.decode()
 
     assert "Dispatch due syncs" in html
+
+
+def test_it_tests_a_real_connection_with_one_signed_call(admin_client, fakecloud, fc_accounts):
+    hw, _ = fc_accounts
+    fakecloud.reset_counters()
+
+    response = admin_client.post(
+        "/admin/jobs/cloudaccount/",
+        {"action": "test_connection", "_selected_action": [hw.pk], "index": 0},
+        follow=True,
+    )
+
+    html = response.content.decode()
+    assert "fc-huawei: connection works" in html.lower()
+    counters = fakecloud.counters()
+    calls = sum(v for k, v in counters.items() if "." in k and not k.endswith("auth_failures"))
+    assert calls == 1 and counters["auth_failures"] == 0
+    assert fakecloud.huawei["sk"] not in html

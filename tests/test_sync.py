@@ -401,6 +401,15 @@ def test_it_fills_in_queued_runs(huawei_account):
     assert queued.outcome == "succeeded" and queued.created == 2 and queued.finished_at
 
 
+def test_it_closes_a_queued_run_for_a_kind_no_longer_synced(huawei_account):
+    queued = SyncRun.objects.create(account=huawei_account, kind="translation", outcome="queued")
+
+    sync.sync_account(huawei_account, [VT], runs=[queued], provider=provider_with(1, kind=VT))
+
+    queued.refresh_from_db()
+    assert queued.outcome == "skipped" and queued.finished_at
+
+
 def test_it_finds_accounts_whose_interval_has_passed(huawei_account, tencent_account):
     now = timezone.now()
     CloudAccount.objects.filter(pk=huawei_account.pk).update(
