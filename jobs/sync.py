@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 
@@ -467,23 +467,35 @@ class _JobUpsert:
         if self.postgres:
             arrays = ", ".join(f"%b::{f.db_type(conn)}[]" for f in self.fields)
             self.pg_sql = f"{self.head}SELECT * FROM unnest({arrays}){self.tail}"
-        self.row_sql = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
+        self.row_sql_qmark = "(" + ", ".join(["?"] * len(self.fields)) + ")"
 
-    def _values(self, row):
+    def _values(self, row, memo):
         for f, prep in zip(self.fields, self.preps):
             value = row[f.attname] if f.attname in row else self.defaults[f.attname]
-            yield prep(value) if prep is not None and value is not None else value
+            if prep is None or value is None:
+                yield value
+            elif prep is _sqlite_datetime:
+                # A page's rows share their sync time: convert each datetime once.
+                text = memo.get(value)
+                if text is None:
+                    text = memo[value] = _sqlite_datetime(value)
+                yield text
+            else:
+                yield prep(value)
 
     def __call__(self, rows: list[dict]) -> dict[str, int]:
         ids = {}
+        memo = {}
         for start in range(0, len(rows), self.ROWS_PER_STATEMENT):
             chunk = rows[start : start + self.ROWS_PER_STATEMENT]
             if self.postgres:
                 sql = self.pg_sql
-                params = [list(column) for column in zip(*(self._values(row) for row in chunk))]
+                params = [list(column) for column in zip(*(self._values(row, memo) for row in chunk))]
             else:
-                sql = self.head + "VALUES " + ", ".join([self.row_sql] * len(chunk)) + self.tail
-                params = [value for row in chunk for value in self._values(row)]
+                # sqlite3's own "?" style on its own cursor: Django's wrapper would rewrite
+                # every "%s" of this long statement with a regex on each call.
+                sql = self.head + "VALUES " + ", ".join([self.row_sql_qmark] * len(chunk)) + self.tail
+                params = [value for row in chunk for value in self._values(row, memo)]
             with self._cursor() as cursor:
                 cursor.execute(sql, params)
                 for pk, remote_id in cursor.fetchall():
@@ -491,14 +503,14 @@ class _JobUpsert:
         return ids
 
     def _cursor(self):
+        self.conn.ensure_connection()
         if self.postgres:
-            # A server-side-binding psycopg cursor on the same connection (and transaction):
-            # arrays go over as typed values, not as thousands of escaped literals.
             from psycopg import Cursor  # Django's own cursors bind on the client side
 
-            self.conn.ensure_connection()
+            # A server-side-binding cursor on the same connection (and transaction): arrays
+            # go over as typed binary values, not as thousands of escaped literals.
             return Cursor(self.conn.connection)
-        return self.conn.cursor()
+        return closing(self.conn.connection.cursor())
 
 
 def _json_text(value):
