@@ -106,7 +106,7 @@ def run_end_to_end(env, query, tmp_path):
 
         stack = Stack(env, tmp_path)
         try:
-            stack.start("worker", "-l", "info", "--concurrency", "1", "-n", f"e2e-{uuid.uuid4().hex[:6]}@%h",
+            stack.start("worker", "-l", "info", "--concurrency", "1", "-I", "jobs.tasks", "-n", f"e2e-{uuid.uuid4().hex[:6]}@%h",
                         name="worker")  # fmt: skip
             stack.start("beat", "-l", "info", "--schedule", str(tmp_path / "beat.db"), name="beat")
 
