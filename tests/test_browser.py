@@ -67,7 +67,7 @@ def page(browser, live_server, synced):
     pg.goto(live_server.url + "/accounts/login/")
     pg.fill("input[name=username]", "otto")
     pg.fill("input[name=password]", "pw-otto-123")
-    pg.click("button[type=submit]")
+    pg.get_by_role("button", name="Log in").click()
     pg.wait_for_url(re.compile(r"/$"))
     pg.base = live_server.url
     pg.dialogs = dialogs
