@@ -90,10 +90,6 @@ class IncompleteListing(ProviderError):
     """Every page answered, yet the listing cannot be complete (fewer distinct jobs than counted)."""
 
 
-class LeaseBusy(Exception):
-    """Another sync of this account holds the lease."""
-
-
 # ---------------------------------------------------------------- hashing
 
 
@@ -229,18 +225,6 @@ def renew_lease(account_id: int, owner: str, ttl: int | None = None) -> bool:
 
 def release_lease(account_id: int, owner: str) -> None:
     CloudAccount.objects.filter(pk=account_id, lease_owner=owner).update(lease_owner="", lease_until=None)
-
-
-@contextmanager
-def account_lease(account: CloudAccount):
-    """Hold the account's lease for the block; raise LeaseBusy when another sync has it."""
-    owner = uuid.uuid4().hex
-    if not claim_lease(account.pk, owner):
-        raise LeaseBusy(account.name)
-    try:
-        yield owner
-    finally:
-        release_lease(account.pk, owner)
 
 
 # ---------------------------------------------------------------- prefetching pages
@@ -400,15 +384,6 @@ def _sqlite_datetime(value):
 
 def _json_param(conn, encoder):
     ops = conn.ops
-    if conn.vendor == "postgresql":
-        from psycopg.types.json import Jsonb
-
-        def adapt(value):
-            if isinstance(value, JsonText):
-                return Jsonb(str(value), dumps=str)  # already JSON text
-            return ops.adapt_json_value(value, encoder)
-
-        return adapt
 
     def adapt(value):
         return str(value) if isinstance(value, JsonText) else ops.adapt_json_value(value, encoder)
