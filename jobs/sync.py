@@ -130,6 +130,16 @@ def record_fingerprint(rec: JobRecord, payload_text: str | None = None) -> str:
     return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
 
 
+def _fingerprint(rec: JobRecord) -> tuple[JsonText, str]:
+    text = payload_json(rec.payload)
+    return text, record_fingerprint(rec, text)
+
+
+def _fingerprints(page) -> dict:
+    """remote_id -> (payload JSON, fingerprint) for a page (computed ahead by the prefetcher)."""
+    return {rec.remote_id: _fingerprint(rec) for rec in page.records}
+
+
 def assessment_fingerprint(a: AssessmentRecord) -> str:
     return hashlib.sha1(_dumps(_assessment_parts(a)).encode()).hexdigest()
 
@@ -256,16 +266,20 @@ def _bulk_write_mode():
 _DONE = object()
 
 
-def prefetched(pages: Iterator, depth: int = PREFETCH_PAGES) -> Iterator:
-    """Iterate `pages` while a helper thread fetches the next ones (HTTP and parsing).
+def prefetched(pages: Iterator, depth: int = PREFETCH_PAGES, prepare=None) -> Iterator:
+    """Iterate `pages` as (page, prepared) while a helper thread fetches the next ones.
 
     The vendor answers the next page while this thread writes the current one, so a sync
     costs about max(listing, writing) instead of their sum. Order and error position are
     kept: pages before a ProviderError are yielded, then the error is raised here. The
     provider is used by the helper thread only, and no transaction waits on it.
+
+    `prepare(page)` runs in the helper thread only while the buffer is full (the writer is
+    the bottleneck and the helper would otherwise wait); `prepared` is its result or None.
     """
     if depth <= 0:
-        yield from pages
+        for page in pages:
+            yield page, None
         return
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -273,17 +287,24 @@ def prefetched(pages: Iterator, depth: int = PREFETCH_PAGES) -> Iterator:
     def produce():
         try:
             for page in pages:
+                item = (page, None, None)
+                try:
+                    buffer.put_nowait(item)
+                    continue
+                except queue.Full:
+                    if prepare is not None:
+                        item = (page, prepare(page), None)
                 while not stop.is_set():
                     try:
-                        buffer.put((page, None), timeout=0.2)
+                        buffer.put(item, timeout=0.2)
                         break
                     except queue.Full:
                         continue
                 if stop.is_set():
                     return
-            buffer.put((_DONE, None))
+            buffer.put((_DONE, None, None))
         except BaseException as exc:  # handed over to the consumer, in sequence
-            buffer.put((None, exc))
+            buffer.put((None, None, exc))
         finally:
             close = getattr(pages, "close", None)
             if close is not None:
@@ -293,12 +314,12 @@ def prefetched(pages: Iterator, depth: int = PREFETCH_PAGES) -> Iterator:
     worker.start()
     try:
         while True:
-            page, exc = buffer.get()
+            page, prepared, exc = buffer.get()
             if exc is not None:
                 raise exc
             if page is _DONE:
                 return
-            yield page
+            yield page, prepared
     finally:
         stop.set()
         while worker.is_alive():  # unblock a producer waiting on a full buffer
@@ -434,11 +455,11 @@ class _JobUpsert:
         update_columns = [Job._meta.get_field(name).column for name in UPSERT_FIELDS]
         columns = ", ".join(qn(f.column) for f in self.fields)
         self.head = f"INSERT INTO {qn(Job._meta.db_table)} ({columns}) "
-        self.tail = " ON CONFLICT ({}, {}, {}) DO UPDATE SET {} RETURNING {}, {}".format(
+        self.tail = " ON CONFLICT ({}, {}, {}) DO UPDATE SET {}".format(
             qn("account_id"), qn("kind"), qn("remote_id"),
             ", ".join(f"{qn(c)} = excluded.{qn(c)}" for c in update_columns),
-            qn("id"), qn("remote_id"),
         )  # fmt: skip
+        self.returning = " RETURNING {}, {}".format(qn("id"), qn("remote_id"))
         if self.postgres:
             arrays = ", ".join(f"%b::{f.db_type(conn)}[]" for f in self.fields)
             self.pg_sql = f"{self.head}SELECT * FROM unnest({arrays}){self.tail}"
@@ -458,23 +479,26 @@ class _JobUpsert:
             else:
                 yield prep(value)
 
-    def __call__(self, rows: list[dict]) -> dict[str, int]:
+    def __call__(self, rows: list[dict], returning=True) -> dict[str, int]:
+        """Upsert `rows`; with `returning`, answer {remote_id: id} of every row."""
         ids = {}
         memo = {}
+        tail = self.returning if returning else ""
         for start in range(0, len(rows), self.ROWS_PER_STATEMENT):
             chunk = rows[start : start + self.ROWS_PER_STATEMENT]
             if self.postgres:
-                sql = self.pg_sql
+                sql = self.pg_sql + tail
                 params = [list(column) for column in zip(*(self._values(row, memo) for row in chunk))]
             else:
                 # sqlite3's own "?" style on its own cursor: Django's wrapper would rewrite
                 # every "%s" of this long statement with a regex on each call.
-                sql = self.head + "VALUES " + ", ".join([self.row_sql_qmark] * len(chunk)) + self.tail
+                sql = self.head + "VALUES " + ", ".join([self.row_sql_qmark] * len(chunk)) + self.tail + tail
                 params = [value for row in chunk for value in self._values(row, memo)]
             with self._cursor() as cursor:
                 _execute_raw(cursor, sql, params)
-                for pk, remote_id in cursor.fetchall():
-                    ids[remote_id] = pk
+                if returning:
+                    for pk, remote_id in cursor.fetchall():
+                        ids[remote_id] = pk
         return ids
 
     def _cursor(self):
@@ -630,10 +654,10 @@ class _KindSync:
             self._list_all()
 
     def _list_all(self):
-        for page in prefetched(self.provider.iter_pages(self.kind)):
+        for page, prepared in prefetched(self.provider.iter_pages(self.kind), prepare=_fingerprints):
             if page.total is not None:
                 self.counters.remote_total = page.total
-            self.store_records(page.records)
+            self.store_records(page.records, prepared)
             self.counters.pages += 1
             self._progress()
         total = self.counters.remote_total
@@ -674,7 +698,7 @@ class _KindSync:
             self.counters.marked_gone += self._mark_gone_by_remote_id(missing)
         self._progress(force=True)
 
-    def store_records(self, records: list[JobRecord]):
+    def store_records(self, records: list[JobRecord], prepared: dict | None = None):
         # De-duplicate within the page (last wins) and across pages (first page wins).
         page = {}
         for rec in records:
@@ -692,9 +716,9 @@ class _KindSync:
 
         existing = self._existing(list(page))
         new, changed = [], []
+        prepared = prepared or {}
         for rid, rec in page.items():
-            text = payload_json(rec.payload)
-            fp = record_fingerprint(rec, text)
+            text, fp = prepared.get(rid) or _fingerprint(rec)
             old = existing.get(rid)
             if old is None:
                 new.append((rec, fp, text))
@@ -733,9 +757,10 @@ class _KindSync:
                     )
             rows.append(row)
 
+        need_ids = any(rec.assessment is not None for rec in page.values())
         with transaction.atomic():
             _relaxed_commit()
-            ids = self.upsert(rows)
+            ids = self.upsert(rows, returning=need_ids)
             if events:
                 JobEvent.objects.bulk_create(events, ignore_conflicts=True)
             assessments = [
