@@ -114,7 +114,7 @@ class CloudAccountAdmin(admin.ModelAdmin):
                 summary = get_provider(account).check_connection()
             except ProviderError as exc:
                 self.message_user(
-                    request, _("%(name)s: connection failed: %(error)s") % {
+                    request, _("%(name)s: test failed: %(error)s") % {
                         "name": account.name, "error": _safe_error(exc, account)}, messages.ERROR)  # fmt: skip
             except Exception as exc:  # a bug or an undecryptable secret: say what, never the secret
                 self.message_user(

@@ -27,7 +27,7 @@ ZH = {
     "cached jobs": "已缓存任务",
     "Test connection (one signed call)": "测试连接（一次签名调用）",
     "Test at most %d accounts at a time.": "一次最多测试 %d 个账号。",
-    "%(name)s: connection failed: %(error)s": "%(name)s：连接失败：%(error)s",
+    "%(name)s: test failed: %(error)s": "%(name)s：测试失败：%(error)s",
     "%(name)s: cannot test: %(error)s": "%(name)s：无法测试：%(error)s",
     "%(name)s: connection works (%(summary)s)": "%(name)s：连接正常（%(summary)s）",
     "Sync now": "立即同步",
