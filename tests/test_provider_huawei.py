@@ -99,6 +99,17 @@ def test_it_strips_nested_urls_but_keeps_the_rest_of_a_detail():
     }
 
 
+def test_it_copies_the_payload_instead_of_sharing_the_vendor_lists_and_objects():
+    item = {"job_id": "j1", "tags": ["a"], "mark": {"start": "1"}, "samples": [{"name": "wave"}]}
+
+    payload = huawei.avatar_record(item).payload
+    item["tags"].append("b")
+    item["mark"]["start"] = "2"
+    item["samples"][0]["name"] = "nod"
+
+    assert payload == {"job_id": "j1", "tags": ["a"], "mark": {"start": "1"}, "samples": [{"name": "wave"}]}
+
+
 def test_it_strips_voice_job_links_and_phone():
     item = {"job_id": "v1", "phone": "138", "voice_authorization_url": "u", "training_input_source_url": "u",
             "voice_name": "小美"}
@@ -250,6 +261,8 @@ def test_it_turns_audit_results_into_audit_events():
         ({"job_id": "a", "tags": "t1"}, "tags: expected a list"),
         ({"job_id": "a", "name": {"zh": "x"}}, "name: expected a string"),
         ({"job_id": "x" * 129}, "longer than 128"),
+        ({"job_id": "a\x1fb"}, "job_id: contains control characters"),
+        ({"job_id": "a\x7fb"}, "job_id: contains control characters"),
     ],
 )
 def test_it_rejects_a_malformed_avatar_job_with_a_readable_reason(item, reason):

@@ -6,7 +6,6 @@ No Django imports: jobs.providers.get_provider builds this from a CloudAccount.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
@@ -216,9 +215,21 @@ _DROP_KEYS = {"contact", "phone", "voice_authorization_url", "training_input_sou
               "data_uploading_url"}
 
 
-@functools.lru_cache(maxsize=4096)  # the same few dozen keys, on every job
-def _drop_key(key: str) -> bool:
-    return key in _DROP_KEYS or key.endswith(("_download_url", "_upload_url"))
+class _DropDecisions(dict):
+    """key -> dropped?, remembered: the same few dozen keys come back on every listed job.
+
+    A hit is a plain dict lookup (no Python call); at most 4096 keys are remembered, so a vendor
+    sending ever-new keys cannot grow it without bound.
+    """
+
+    def __missing__(self, key: str) -> bool:
+        dropped = key in _DROP_KEYS or key.endswith(("_download_url", "_upload_url"))
+        if len(self) < 4096:
+            self[key] = dropped
+        return dropped
+
+
+_drop_key = _DropDecisions().__getitem__
 
 
 def strip_payload(data: dict) -> dict:
