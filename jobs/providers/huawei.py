@@ -536,8 +536,9 @@ def avatar_record(item) -> JobRecord:
     """List2dModelTrainingJob item or Show2dModelTrainingJob body -> JobRecord (times RFC 3339)."""
     if not isinstance(item, dict):
         raise ResponseError(f"avatar job: expected an object, got {type(item).__name__}")
-
-    def build():
+    # Inline rather than through _checked: this runs for every listed job, and the error
+    # context (the job id) is only worth building when a field is bad.
+    try:
         return JobRecord(
             kind=AVATAR_TRAINING,
             remote_id=fields.identifier(item, "job_id"),
@@ -552,16 +553,15 @@ def avatar_record(item) -> JobRecord:
             asset_id=fields.text(item, "asset_id", max_len=128),
             payload=strip_payload(item),
         )
-
-    return _checked(build, _job_context(item, "avatar job"))
+    except (fields.FieldError, TimeFormatError) as exc:
+        raise ResponseError(f"{_job_context(item, 'avatar job')}: {_short(exc)}") from None
 
 
 def voice_record(item) -> JobRecord:
     """ListVoiceTrainingJob item / ShowVoiceTrainingJob body -> JobRecord (times epoch numbers)."""
     if not isinstance(item, dict):
         raise ResponseError(f"voice job: expected an object, got {type(item).__name__}")
-
-    def build():
+    try:  # inline, like avatar_record: the listing hot path
         tag = fields.text(item, "tag", max_len=64)
         return JobRecord(
             kind=VOICE_TRAINING,
@@ -582,8 +582,8 @@ def voice_record(item) -> JobRecord:
             payload=strip_payload(item),
             assessment=assessment(fields.mapping(item, "assess_result")),
         )
-
-    return _checked(build, _job_context(item, "voice job"))
+    except (fields.FieldError, TimeFormatError) as exc:
+        raise ResponseError(f"{_job_context(item, 'voice job')}: {_short(exc)}") from None
 
 
 def short_job_record(item) -> JobRecord:
