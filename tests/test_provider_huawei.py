@@ -26,7 +26,7 @@ from jobs.providers.base import (
     TransportError,
 )
 from jobs.providers.huawei import HuaweiProvider
-from jobs.providers.times import parse_epoch
+from jobs.providers.times import TimeFormatError, parse_epoch, parse_rfc3339
 from tests.http_stub import Reply, StubServer
 
 SEEDS = Path(__file__).parent / "data" / "seeds"  # copies of ../shared/seeds
@@ -133,6 +133,36 @@ def test_it_parses_voice_jobs_with_epoch_times_of_either_unit():
         "Voice <1>", "MIDDLE", "CN", ("NEWS",), "b7",
     )
     assert (record.linked_job_id, record.asset_id) == ("a-42", "asset9")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026-09-16T14:15:10Z", datetime(2026, 9, 16, 14, 15, 10, tzinfo=UTC)),
+        ("2026-09-16T14:15:10.5+08:00", datetime(2026, 9, 16, 6, 15, 10, 500000, tzinfo=UTC)),
+        ("2026-09-16t14:15:10.1234567z", datetime(2026, 9, 16, 14, 15, 10, 123456, tzinfo=UTC)),
+        (" 2026-09-16 14:15:10-0130 ", datetime(2026, 9, 16, 15, 45, 10, tzinfo=UTC)),
+    ],
+)
+def test_it_reads_rfc3339_times_in_plain_and_looser_forms_as_utc(text, expected):
+    parsed = parse_rfc3339(text)
+
+    assert parsed == expected and parsed.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("2026-02-30T00:00:00Z", "not a valid date/time"),
+        ("2026-09-16T14:15:10+24:00", "not a valid date/time"),
+        ("2026-09-16T14:15:10", "not an RFC 3339 time"),
+        ("2026-W38-3T14:15:10Z", "not an RFC 3339 time"),
+        ("٢٠٢٦-09-16T14:15:10Z", "not"),
+    ],
+)
+def test_it_rejects_impossible_or_zoneless_rfc3339_times(text, reason):
+    with pytest.raises(TimeFormatError, match=reason):
+        parse_rfc3339(text)
 
 
 def test_it_reads_epoch_values_below_1e11_as_seconds_and_above_as_milliseconds():
