@@ -103,6 +103,15 @@ def test_it_reads_dash_and_empty_times_as_unset():
     assert parse_offset_time("2019-07-07T12:12:12+08:00") == utc(2019, 7, 7, 4, 12, 12)
 
 
+def test_it_refuses_xml_nested_deeper_than_the_bound_even_at_a_leaf():
+    at_limit = tencent.parse_xml(("<a>" * 33 + "x" + "</a>" * 33).encode())
+    too_deep = tencent.parse_xml(("<a>" * 34 + "x" + "</a>" * 34).encode())
+
+    assert tencent.element_to_dict(at_limit) == {"a": {"a": {"a": {"a": mock.ANY}}}}
+    with pytest.raises(ResponseError, match="nested too deeply"):
+        tencent.element_to_dict_checked(too_deep)
+
+
 def test_it_keeps_unknown_states_and_odd_names():
     detail = job_xml(state="Archived", obj='<b>"报告",v2.pdf')
     [record] = records_of(f"<Response>{detail}</Response>".encode())

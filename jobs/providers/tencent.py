@@ -88,7 +88,8 @@ _MAX_DEPTH = 32
 
 
 def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]  # drop a namespace, as the SDK does
+    # Drop a namespace, as the SDK does. CI sends none: skip the split then (every element).
+    return tag.rsplit("}", 1)[-1] if "}" in tag else tag
 
 
 def parse_xml(content: bytes, operation: str = "", request_id: str = ""):
@@ -106,13 +107,17 @@ def element_to_dict(element, depth: int = 0):
     """Children become keys (repeated children a list); a leaf becomes its stripped text."""
     if depth > _MAX_DEPTH:
         raise fields.FieldError("XML nested too deeply")
-    children = list(element)
-    if not children:
+    if not len(element):
         return (element.text or "").strip()
     out: dict = {}
-    for child in children:
+    for child in element:
         name = _local(child.tag)
-        value = element_to_dict(child, depth + 1)
+        # A leaf inline (most elements are; the depth bound still applies): saves a call per
+        # field of every listed job.
+        if len(child) or depth >= _MAX_DEPTH:
+            value = element_to_dict(child, depth + 1)
+        else:
+            value = (child.text or "").strip()
         if name in out:
             if not isinstance(out[name], list):
                 out[name] = [out[name]]

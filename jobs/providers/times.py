@@ -24,9 +24,12 @@ _RFC3339 = re.compile(
     r"(Z|z|[+-]\d{2}:?\d{2})$"
 )
 
-# The form MetaStudio actually sends (ASCII digits, "T", at most 6 fraction digits, "Z" or
-# "+hh:mm"): fromisoformat reads it as it is. Everything else takes the general path below.
-_RFC3339_PLAIN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})")
+# The forms the clouds actually send (ASCII digits, "T", at most 6 fraction digits, "Z",
+# "+hh:mm" or Tencent's "+hhmm"): a quick match, then fromisoformat. Everything else takes the
+# general path below.
+_RFC3339_PLAIN = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}(:?)[0-9]{2})"
+)
 
 
 class TimeFormatError(ValueError):
@@ -44,9 +47,14 @@ def parse_rfc3339(value) -> datetime | None:
     None and "" mean "not set". A string without an offset is rejected: guessing a zone
     would silently shift every time by hours.
     """
-    if type(value) is str and _RFC3339_PLAIN.fullmatch(value):
-        # Listing hot path: two times per job. "Z" is spelled out for fromisoformat before 3.11.
-        text = value[:-1] + "+00:00" if value[-1] == "Z" else value
+    if type(value) is str and (plain := _RFC3339_PLAIN.fullmatch(value)):
+        # Listing hot path (two or three times per job). fromisoformat before 3.11 wants "+00:00".
+        if value[-1] == "Z":
+            text = value[:-1] + "+00:00"
+        elif plain[1]:  # "+hh:mm"
+            text = value
+        else:  # "+hhmm"
+            text = value[:-2] + ":" + value[-2:]
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
