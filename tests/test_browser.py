@@ -28,7 +28,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
-    pytestmark.append(pytest.mark.skip(reason="Debian chromium is not installed"))
+    # scripts/test installs it; in CI a missing browser is a failure, never a silent skip.
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: run scripts/bootstrap --dev")
+    pytestmark.append(pytest.mark.skip(reason="Debian chromium is not installed (scripts/bootstrap --dev)"))
 
 
 @pytest.fixture(scope="module")
