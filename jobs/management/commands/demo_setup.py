@@ -10,26 +10,16 @@ exists. Beat's dispatcher then syncs the never-synced accounts within half a min
 import json
 import urllib.request
 
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from jobs import sync
 from jobs.models import CloudAccount
+from jobs.roles import ensure_groups
 
-VIEW_MODELS = ["cloudaccount", "job", "jobevent", "assessment", "assessmentmetric", "syncrun"]
 DEMO_USERS = [("viewer", "viewer", "viewer"), ("operator", "operator", "operator")]
 DISPATCH_EVERY = 30  # seconds, as in migration jobs/0003
-
-
-def ensure_groups():
-    view = list(Permission.objects.filter(content_type__app_label="jobs", codename__in=[f"view_{m}" for m in VIEW_MODELS]))
-    trigger = Permission.objects.get(content_type__app_label="jobs", codename="trigger_sync")
-    viewer, _ = Group.objects.get_or_create(name="viewer")
-    viewer.permissions.add(*view)
-    operator, _ = Group.objects.get_or_create(name="operator")
-    operator.permissions.add(*view, trigger)
-    return {"viewer": viewer, "operator": operator}
 
 
 def ensure_schedule(seconds=None):
