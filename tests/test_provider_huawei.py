@@ -158,6 +158,8 @@ def test_it_reads_rfc3339_times_in_plain_and_looser_forms_as_utc(text, expected)
         ("2026-09-16T14:15:10", "not an RFC 3339 time"),
         ("2026-W38-3T14:15:10Z", "not an RFC 3339 time"),
         ("٢٠٢٦-09-16T14:15:10Z", "not"),
+        ("0001-01-01T00:00:00+01:00", "not a valid date/time"),  # overflows UTC
+        ("0001-01-01T00:00:00.5+0100", "not a valid date/time"),
     ],
 )
 def test_it_rejects_impossible_or_zoneless_rfc3339_times(text, reason):

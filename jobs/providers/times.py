@@ -56,10 +56,10 @@ def parse_rfc3339(value) -> datetime | None:
         else:  # "+hhmm"
             text = value[:-2] + ":" + value[-2:]
         try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
+            # astimezone overflows for times near year 1 or 9999 with an offset.
+            return datetime.fromisoformat(text).astimezone(UTC)
+        except (ValueError, OverflowError):
             raise TimeFormatError(f"not a valid date/time: {_describe(value)}") from None
-        return parsed.astimezone(UTC)
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -77,9 +77,9 @@ def parse_rfc3339(value) -> datetime | None:
     fraction = (fraction or "")[:7]
     try:
         parsed = datetime.fromisoformat(f"{year}-{month}-{day}T{hour}:{minute}:{second}{fraction}{offset}")
-    except ValueError:
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise TimeFormatError(f"not a valid date/time: {_describe(value)}") from None
-    return parsed.astimezone(UTC)
 
 
 def parse_epoch(value) -> datetime | None:
