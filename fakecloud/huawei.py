@@ -12,7 +12,7 @@ import re
 from . import data
 from .clock import parse_time_ms, rfc3339
 from .data import BG_REPLACE, FAST_FLEXUS, FLEXUS, LIVE_COPY, ONDEMAND, ONLY_HUMAN, REMAKE
-from .wire import json_response
+from .wire import json_response, match_route
 
 _P = r"^/v1/(?P<project>[^/]+)"
 ROUTES = [
@@ -31,15 +31,7 @@ OPERATIONS = [op for op, _, _ in ROUTES]
 
 
 def match(method, path):
-    """(operation, params) | ("method", None) when the path exists for another method | None."""
-    other_method = False
-    for op, route_method, pattern in ROUTES:
-        m = pattern.match(path)
-        if m:
-            if route_method == method:
-                return op, m.groupdict()
-            other_method = True
-    return ("method", None) if other_method else None
+    return match_route(ROUTES, method, path)
 
 
 class BadParameter(Exception):

@@ -18,7 +18,7 @@ from defusedxml import ElementTree
 
 from . import data
 from .clock import cst, parse_time_ms
-from .wire import Response
+from .wire import Response, match_route
 
 ROUTES = [
     ("ci.list", "GET", re.compile(r"^/(?P<root>ai_jobs|jobs)/?$")),
@@ -38,14 +38,7 @@ _FAILURES = [
 
 
 def match(method, path):
-    other_method = False
-    for op, route_method, pattern in ROUTES:
-        m = pattern.match(path)
-        if m:
-            if route_method == method:
-                return op, m.groupdict()
-            other_method = True
-    return ("method", None) if other_method else None
+    return match_route(ROUTES, method, path)
 
 
 def request_id():

@@ -37,3 +37,16 @@ def json_response(status, payload, request_id, extra_headers=()):
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     headers = [("X-Request-Id", request_id), *extra_headers]
     return Response(status, body, "application/json;charset=UTF-8", headers, cloud="huawei")
+
+
+def match_route(routes, method, path):
+    """(operation, params) for the first (op, method, pattern) route matching the path;
+    ("method", None) when the path exists only for another method; None when unknown."""
+    other_method = False
+    for op, route_method, pattern in routes:
+        m = pattern.match(path)
+        if m:
+            if route_method == method:
+                return op, m.groupdict()
+            other_method = True
+    return ("method", None) if other_method else None
