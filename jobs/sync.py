@@ -43,6 +43,7 @@ from jobs.models import (
     CloudAccount,
     Job,
     JobEvent,
+    PROVIDER_KINDS,
     Kind,
     SyncRun,
 )
@@ -1101,8 +1102,8 @@ def track_jobs(account: CloudAccount, kind: str, remote_ids: Iterable[str]) -> i
     """Register job ids the vendor cannot list (short jobs); the next sync fetches them.
 
     Returns how many were new. Ids already tracked are left as they are."""
-    if kind not in account.sync_kinds() and kind not in [k.value for k in Kind]:
-        raise ValueError(f"unknown kind {kind!r}")
+    if kind not in [k.value for k in PROVIDER_KINDS.get(account.provider, [])]:
+        raise ValueError(f"{account.name} ({account.provider}) has no {kind!r} jobs")
     ids = []
     for raw in remote_ids:
         rid = (raw or "").strip()

@@ -264,6 +264,12 @@ def test_it_syncs_tracked_short_jobs_by_id(huawei_account):
     assert sync.track_jobs(huawei_account, VA, ["sj-1"]) == 0
 
 
+def test_it_refuses_to_track_jobs_of_a_kind_the_accounts_cloud_does_not_have(tencent_account):
+    with pytest.raises(ValueError, match="has no 'voice_assessment' jobs"):
+        sync.track_jobs(tencent_account, VA, ["sj-1"])
+    assert not Job.objects.exists()
+
+
 def test_it_skips_a_sync_while_another_holds_the_lease(huawei_account):
     assert sync.claim_lease(huawei_account.pk, "someone-else")
     p = provider_with(3)
