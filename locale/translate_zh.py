@@ -230,7 +230,7 @@ ZH = {
     "No jobs match these filters.": "没有符合筛选条件的任务。",
     "Load more": "加载更多",
     "Gone": "已消失",
-    "%(n)s jobs": "%(n)s 个任务",
+    "%(shown)s job": "%(shown)s 个任务",
     "Filter by status": "按状态筛选",
     "Save": "保存",
     "Trigger": "触发方式",
