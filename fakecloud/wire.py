@@ -1,8 +1,9 @@
 """Request and response objects shared by the two cloud modules and the server."""
 
-import json
 import uuid
 from dataclasses import dataclass, field
+
+import orjson
 
 
 @dataclass
@@ -34,7 +35,8 @@ def huawei_request_id():
 
 
 def json_response(status, payload, request_id, extra_headers=()):
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # Compact UTF-8, as MetaStudio sends it (orjson: a 100-job page is this server's main cost).
+    body = orjson.dumps(payload)
     headers = [("X-Request-Id", request_id), *extra_headers]
     return Response(status, body, "application/json;charset=UTF-8", headers, cloud="huawei")
 

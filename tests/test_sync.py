@@ -28,6 +28,10 @@ def writes_to(table, queries):
     return [q["sql"] for q in queries if q["sql"].lstrip('"').startswith(verbs) and f'"{table}"' in q["sql"][:80]]
 
 
+def upserts(queries):
+    return [sql for sql in writes_to("jobs_job", queries) if sql.startswith("INSERT")]
+
+
 def provider_with(n, kind=AV, page_size=3, **kw):
     return StubProvider([make_record(kind, i, **kw) for i in range(1, n + 1)], page_size=page_size)
 
@@ -130,6 +134,64 @@ def test_it_ends_partial_and_keeps_the_cache_when_a_later_page_fails(huawei_acco
     p.fail_on_page = None
     clean = sync.sync_account_kind(huawei_account, AV, provider=p)
     assert clean.outcome == SyncRun.Outcome.SUCCEEDED and clean.marked_gone == 1
+
+
+def test_it_writes_several_pages_in_one_transaction_up_to_the_batch_size(huawei_account, monkeypatch):
+    monkeypatch.setattr(sync, "WRITE_BATCH_ROWS", 5)
+    p = provider_with(8)  # pages of 3, 3, 2
+
+    with CaptureQueriesContext(connection) as ctx:
+        run = sync.sync_account_kind(huawei_account, AV, provider=p)
+
+    # Pages 1+2 (6 rows, over the batch size) in one statement, page 3 at the end.
+    assert len(upserts(ctx.captured_queries)) == 2
+    assert (run.pages, run.created) == (3, 8)
+    assert Job.objects.count() == 8
+
+
+def test_it_writes_a_batch_that_waited_too_long_even_when_small(huawei_account, monkeypatch):
+    monkeypatch.setattr(sync, "WRITE_BATCH_SECONDS", 0)
+    p = provider_with(8)
+
+    with CaptureQueriesContext(connection) as ctx:
+        run = sync.sync_account_kind(huawei_account, AV, provider=p)
+
+    assert len(upserts(ctx.captured_queries)) == 3  # one per page
+    assert run.created == 8
+
+
+def test_it_stores_the_pages_read_before_a_failure_that_were_still_waiting_in_a_batch(huawei_account):
+    p = provider_with(9)
+    p.fail_on_page = (AV, 2, transport_error())  # pages 0 and 1 are read, then the vendor fails
+
+    run = sync.sync_account_kind(huawei_account, AV, provider=p)
+
+    assert run.outcome == SyncRun.Outcome.PARTIAL
+    assert (run.pages, run.created) == (2, 6)
+    assert Job.objects.count() == 6
+
+
+@pytest.mark.parametrize("preload", [True, False], ids=["fingerprints-read-first", "looked-up-per-page"])
+def test_it_finds_changed_and_unchanged_jobs_with_or_without_reading_fingerprints_first(
+    huawei_account, monkeypatch, preload
+):
+    monkeypatch.setattr(sync, "KNOWN_FINGERPRINTS_MAX", 1000 if preload else 0)
+    p = provider_with(7)
+    sync.sync_account_kind(huawei_account, AV, provider=p)
+    p.replace(AV, "av-00002", name="renamed")
+    p.replace(AV, "av-00006", state="TRAIN_FAILED")
+    Job.objects.filter(remote_id="av-00004").update(gone=True)  # listed again: back from gone
+
+    with CaptureQueriesContext(connection) as ctx:
+        run = sync.sync_account_kind(huawei_account, AV, provider=p)
+
+    assert (run.seen, run.created, run.updated, run.unchanged, run.events_created) == (7, 0, 3, 4, 1)
+    assert Job.objects.get(remote_id="av-00002").name == "renamed"
+    assert not Job.objects.filter(gone=True).exists()
+    lookups = [q for q in ctx.captured_queries if q["sql"].startswith('SELECT "remote_id"')]
+    # The read of every fingerprint (given up past the limit), then lookups of only the pages
+    # with changes (pages 1 and 2 of 3), or, without the fingerprints, of every page.
+    assert len(lookups) == 1 + (2 if preload else 3)
 
 
 def test_it_marks_nothing_gone_when_the_pages_held_fewer_jobs_than_counted(huawei_account):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+
+import orjson
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -339,8 +341,8 @@ class HuaweiProvider(Provider):
             parse_error=parse_error, operation=operation,
         )
         try:
-            data = json.loads(response.content.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
+            data = orjson.loads(response.content)  # invalid UTF-8 is a JSONDecodeError too
+        except ValueError as exc:
             raise ResponseError(
                 f"{operation}: malformed JSON ({_short(exc)})", request_id=response.request_id,
                 status=response.status,
