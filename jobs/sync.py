@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
+from pathlib import Path
 
 import orjson
 from django.conf import settings
@@ -37,6 +38,7 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from jobs import providers as providers_package
 from jobs.models import (
     ACTIVE_STATUSES,
     SETTLED_STATUSES,
@@ -54,6 +56,7 @@ from jobs.providers.base import (
     AuthError,
     EventRecord,
     JobRecord,
+    Listed,
     NotFoundError,
     ProviderError,
 )
@@ -129,6 +132,27 @@ def payload_json(payload) -> JsonText:
     return JsonText(_plain_json(payload or {}))
 
 
+def _normalisation_version() -> str:
+    """A digest of the providers' code. A listed job's fingerprint covers its payload and
+    this, so a release that normalises payloads differently re-normalises every cached job once
+    (its next sync rewrites them) rather than keeping what the old code made of them."""
+    digest = hashlib.sha1()
+    for path in sorted(Path(providers_package.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+NORMALISATION_VERSION = _normalisation_version()
+
+
+def listed_fingerprint(kind: str, payload: bytes) -> str:
+    """Fingerprint of a listed job (base.Listed), from its payload's JSON: the job's record is
+    made from that payload alone."""
+    digest = hashlib.sha1(f"listed\x1f{NORMALISATION_VERSION}\x1f{kind}\x1f".encode())
+    digest.update(payload)
+    return digest.hexdigest()
+
+
 def record_fingerprint(rec: JobRecord, payload_text: str | None = None) -> str:
     """Hash of the normalised record, payload included: equal hash = nothing to write."""
     if payload_text is None:
@@ -142,14 +166,18 @@ def record_fingerprint(rec: JobRecord, payload_text: str | None = None) -> str:
     return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
 
 
-def _fingerprint(rec: JobRecord) -> tuple[JsonText, str]:
-    text = payload_json(rec.payload)
-    return text, record_fingerprint(rec, text)
+def _fingerprint(entry: JobRecord | Listed) -> tuple[bytes, str]:
+    """(payload JSON as UTF-8, fingerprint). The listing's hot path: a resync does this, one
+    lookup and nothing else for an unchanged job."""
+    data = orjson.dumps(entry.payload or {}, default=str, option=orjson.OPT_NON_STR_KEYS)
+    if isinstance(entry, Listed):
+        return data, listed_fingerprint(entry.kind, data)
+    return data, record_fingerprint(entry, data.decode())
 
 
 def _fingerprints(page) -> dict:
     """remote_id -> (payload JSON, fingerprint) for a page (computed ahead by the prefetcher)."""
-    return {rec.remote_id: _fingerprint(rec) for rec in page.records}
+    return {entry.remote_id: _fingerprint(entry) for entry in page.entries}
 
 
 def assessment_fingerprint(a: AssessmentRecord) -> str:
@@ -709,7 +737,7 @@ class _KindSync:
             for page, prepared in prefetched(self.provider.iter_pages(self.kind), prepare=_fingerprints):
                 if page.total is not None:
                     self.counters.remote_total = page.total
-                pending.extend(self._plan(page.records, prepared))
+                pending.extend(self._plan(page.entries, prepared))
                 self.counters.pages += 1
                 if pending and (
                     len(pending.rows) >= WRITE_BATCH_ROWS or time.monotonic() - pending.since >= WRITE_BATCH_SECONDS
@@ -722,9 +750,8 @@ class _KindSync:
             # database error the next sync writes them.
             if pending and not isinstance(exc, DatabaseError):
                 self._write(pending)
-            raise
-        finally:
             self.known = None
+            raise
         if pending:
             self._write(pending)
         total = self.counters.remote_total
@@ -768,25 +795,27 @@ class _KindSync:
     def store_records(self, records: list[JobRecord], prepared: dict | None = None):
         self._write(self._plan(records, prepared))
 
-    def _plan(self, records: list[JobRecord], prepared: dict | None = None) -> _Write:
-        """What storing `records` takes (reads only): the rows that are new or changed."""
+    def _plan(self, entries: list[JobRecord] | list[Listed], prepared: dict | None = None) -> _Write:
+        """What storing `entries` takes (reads only): the rows that are new or changed.
+
+        Listed jobs are normalised into records only when their fingerprint differs from the
+        cached one, so a resync mostly hashes payloads. A malformed new or changed job raises
+        ResponseError here, before anything of its page counts as seen."""
         # De-duplicate within the page (last wins) and across pages (first page wins).
         page = {}
-        for rec in records:
-            rid = rec.remote_id
-            if not rid or len(rid) > 128 or rec.kind != self.kind:
+        for entry in entries:
+            rid = entry.remote_id
+            if not rid or len(rid) > 128 or entry.kind != self.kind:
                 log.warning("skipping a %s record with an unusable id %r", self.kind, rid[:64] if rid else rid)
                 continue
             if rid in self.seen_ids:
                 continue
-            page[rid] = rec
+            page[rid] = entry
         if not page:
             return _Write()
-        self.seen_ids.update(page)
-        self.counters.seen += len(page)
 
         prepared = prepared or {}
-        fingerprints = {rid: prepared.get(rid) or _fingerprint(rec) for rid, rec in page.items()}
+        fingerprints = {rid: prepared.get(rid) or _fingerprint(entry) for rid, entry in page.items()}
         known = self.known
         if known is not None:
             # The common case of a resync: every fingerprint matches, and no query is needed.
@@ -796,13 +825,18 @@ class _KindSync:
         existing = self._existing(maybe) if maybe else {}
         new, changed = [], []
         for rid in maybe:
-            rec = page[rid]
-            text, fp = fingerprints[rid]
+            data, fp = fingerprints[rid]
             old = existing.get(rid)
+            if old is not None and old.fingerprint == fp and not old.gone:
+                continue
+            entry = page[rid]
+            rec = entry.record() if isinstance(entry, Listed) else entry
             if old is None:
-                new.append((rec, fp, text))
-            elif old.fingerprint != fp or old.gone:
-                changed.append((rec, fp, text, old))
+                new.append((rec, fp, data))
+            else:
+                changed.append((rec, fp, data, old))
+        self.seen_ids.update(page)
+        self.counters.seen += len(page)
         self.counters.unchanged += len(page) - len(new) - len(changed)
         if not new and not changed:
             return _Write()
@@ -810,10 +844,12 @@ class _KindSync:
         now = timezone.now()
         current = self._current([old.id for *_, old in changed]) if changed else {}
         rows, events = [], []
-        for rec, fp, text in new:
-            rows.append(_row_from_record(self.account.pk, rec, fp, text, now, kind_has_detail=self.has_detail))
-        for rec, fp, text, old in changed:
-            row = _row_from_record(self.account.pk, rec, fp, text, now, kind_has_detail=self.has_detail)
+        for rec, fp, data in new:
+            rows.append(_row_from_record(self.account.pk, rec, fp, JsonText(data.decode()), now,
+                                         kind_has_detail=self.has_detail))  # fmt: skip
+        for rec, fp, data, old in changed:
+            row = _row_from_record(self.account.pk, rec, fp, JsonText(data.decode()), now,
+                                   kind_has_detail=self.has_detail)  # fmt: skip
             cur = current[old.id]
             self._keep_sticky(row, rec, cur)
             row["state_changed_at"] = cur["state_changed_at"]
@@ -942,6 +978,13 @@ class _KindSync:
 
     def mark_gone(self):
         """After a complete listing: flag (never delete) jobs the vendor no longer lists."""
+        known, self.known = self.known, None
+        if known is not None:
+            # The jobs cached before the listing (a job added since by someone else waits
+            # for the next listing).
+            absent = [rid for rid in known if rid not in self.seen_ids]
+            self.counters.marked_gone += sum(self._mark_gone_by_remote_id(chunk) for chunk in _chunks(absent))
+            return
         absent = []
         rows = Job.objects.filter(account_id=self.account.pk, kind=self.kind, gone=False).values_list("id", "remote_id")
         for pk, rid in rows.iterator(chunk_size=5000):

@@ -397,6 +397,9 @@ def test_it_lists_every_fakecloud_job_exactly_once(fakecloud, list_path):
     records = [r for page in pages for r in page.records]
     expected = {job["job_id"]: job["state"] for job in fakecloud.jobs("translation")}
     assert len(records) == len(expected) == 30
+    # Listed jobs, normalised on first use; each record is made from its payload.
+    assert [e.remote_id for p in pages for e in p.listed] == [r.remote_id for r in records]
+    assert all(r.payload["JobId"] == r.remote_id for r in records)
     assert {r.remote_id: r.state for r in records} == expected
     assert all(r.created_at and "→" in r.language for r in records)
     assert fakecloud.counters()["ci.list"] == provider.api_calls == len(pages) == 5

@@ -3,6 +3,7 @@
 Over real HTTP against fakecloud: tests/test_sync_fakecloud.py.
 """
 
+import dataclasses
 import threading
 from datetime import timedelta
 
@@ -13,7 +14,8 @@ from django.utils import timezone
 
 from jobs import sync
 from jobs.models import Assessment, AssessmentMetric, CloudAccount, Job, JobEvent, SyncRun
-from jobs.providers.base import AuthError, EventRecord, NotFoundError, ResponseError
+from jobs.providers import huawei
+from jobs.providers.base import AuthError, EventRecord, NotFoundError, Page, ResponseError
 from tests.fixtures_sync import T0, StubProvider, make_assessment, make_record, transport_error
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive]
@@ -93,7 +95,9 @@ def test_it_stores_duplicates_within_and_across_pages_once(huawei_account):
     assert sorted(Job.objects.values_list("remote_id", flat=True)) == ["av-00001", "av-00002", "av-00003", "av-00004"]
 
 
-def test_it_marks_jobs_missing_from_a_complete_listing_as_gone_and_back(huawei_account):
+@pytest.mark.parametrize("known_max", [1000, 0], ids=["fingerprints-read-first", "looked-up-per-page"])
+def test_it_marks_jobs_missing_from_a_complete_listing_as_gone_and_back(huawei_account, monkeypatch, known_max):
+    monkeypatch.setattr(sync, "KNOWN_FINGERPRINTS_MAX", known_max)
     p = provider_with(5)
     sync.sync_account_kind(huawei_account, AV, provider=p)
     gone_rec = p.tracked[(AV, "av-00002")]
@@ -192,6 +196,59 @@ def test_it_finds_changed_and_unchanged_jobs_with_or_without_reading_fingerprint
     # The read of every fingerprint (given up past the limit), then lookups of only the pages
     # with changes (pages 1 and 2 of 3), or, without the fingerprints, of every page.
     assert len(lookups) == 1 + (2 if preload else 3)
+
+
+class ListedProvider(StubProvider):
+    """Pages of MetaStudio avatar items as the real provider yields them (Listed, normalised
+    on first use), counting how many jobs get normalised."""
+
+    def __init__(self, pages):
+        super().__init__()
+        self.item_pages = pages
+        self.normalised = 0
+
+    def iter_pages(self, kind):
+        total = sum(len(items) for items in self.item_pages)
+        for index, items in enumerate(self.item_pages):
+            self.api_calls += 1
+            entries = [dataclasses.replace(huawei.listed_avatar(item), build=self._counted) for item in items]
+            yield Page(total=total, next_cursor=index + 1 if index + 1 < len(self.item_pages) else None,
+                       listed=entries)  # fmt: skip
+
+    def _counted(self, payload):
+        self.normalised += 1
+        return huawei.avatar_record(payload, stripped=True)
+
+
+def avatar_item(n, **extra):
+    return {"job_id": f"a{n}", "name": f"Avatar {n}", "state": "TRAINING", "contact": "13800000000",
+            "create_time": "2026-01-05T08:00:00Z", "last_update_time": "2026-01-05T09:00:00Z", **extra}
+
+
+def test_it_normalises_a_listed_job_only_when_its_payload_changed(huawei_account):
+    p = ListedProvider([[avatar_item(1), avatar_item(2)], [avatar_item(3)]])
+    first = sync.sync_account_kind(huawei_account, AV, provider=p)
+    assert (first.created, p.normalised) == (3, 3)
+    assert Job.objects.get(remote_id="a1").payload.get("contact") is None  # PII never stored
+
+    p.normalised = 0
+    p.item_pages[1][0] = avatar_item(3, state="JOB_FINISH", contact="13900000000")
+    p.item_pages[0][0] = avatar_item(1, contact="13911111111")  # only stripped PII changed
+    again = sync.sync_account_kind(huawei_account, AV, provider=p)
+
+    assert (again.unchanged, again.updated, again.events_created, p.normalised) == (2, 1, 1, 1)
+    assert Job.objects.get(remote_id="a3").state == "JOB_FINISH"
+
+
+def test_it_ends_partial_when_a_new_listed_job_is_malformed_and_keeps_the_pages_before(huawei_account):
+    p = ListedProvider([[avatar_item(1), avatar_item(2)], [avatar_item(3), avatar_item(4, create_time="yesterday")]])
+
+    run = sync.sync_account_kind(huawei_account, AV, provider=p)
+
+    assert run.outcome == SyncRun.Outcome.PARTIAL
+    assert "avatar job a4: create_time" in run.error_message and "yesterday" in run.error_message
+    assert (run.pages, run.seen, run.created) == (1, 2, 2)
+    assert sorted(Job.objects.values_list("remote_id", flat=True)) == ["a1", "a2"]  # not a3: its page failed
 
 
 def test_it_marks_nothing_gone_when_the_pages_held_fewer_jobs_than_counted(huawei_account):

@@ -6,7 +6,8 @@ ever sees records, so no other module needs to know a vendor's field names or ti
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -74,11 +75,60 @@ class EventRecord:
 
 
 @dataclass(slots=True)
+class Listed:
+    """One job of a listing page, not normalised yet.
+
+    ``payload`` is the vendor item with PII and expiring links removed (what gets stored), and
+    ``build(payload)`` normalises it into a JobRecord from that payload alone: equal payloads
+    always make equal records. So a sync that finds a job's stored payload unchanged need not
+    normalise it at all (jobs.sync fingerprints the payload; a resync of 100k jobs is mostly
+    that). ``remote_id`` is already validated.
+    """
+
+    kind: str
+    remote_id: str
+    payload: dict[str, Any]
+    build: Callable[[dict[str, Any]], JobRecord]
+
+    def record(self) -> JobRecord:
+        """The JobRecord (raises ResponseError for a field the vendor sent malformed)."""
+        return self.build(self.payload)
+
+
 class Page:
-    records: list[JobRecord]
-    total: int | None = None  # vendor `count` when the API gives one
-    next_cursor: Any = None  # offset (Huawei) or NextToken (Tencent); None = last page
-    request_id: str = ""
+    """One listing page: its jobs as ``records``, or as ``listed`` jobs whose records are built
+    on first use of ``records``."""
+
+    __slots__ = ("_records", "listed", "total", "next_cursor", "request_id")
+
+    def __init__(
+        self,
+        records: list[JobRecord] | None = None,
+        total: int | None = None,  # vendor `count` when the API gives one
+        next_cursor: Any = None,  # offset (Huawei) or NextToken (Tencent); None = last page
+        request_id: str = "",
+        *,
+        listed: list[Listed] | None = None,
+    ):
+        self._records = records
+        self.listed = listed
+        self.total = total
+        self.next_cursor = next_cursor
+        self.request_id = request_id
+
+    @property
+    def records(self) -> list[JobRecord]:
+        if self._records is None:
+            self._records = [entry.record() for entry in self.listed or ()]
+        return self._records
+
+    @property
+    def entries(self) -> list[Listed] | list[JobRecord]:
+        """The page's jobs as the provider made them (Listed, or JobRecord)."""
+        return self.listed if self.listed is not None else self.records
+
+    def __repr__(self):
+        return f"<Page of {len(self.entries)} total={self.total} next={self.next_cursor!r}>"
 
 
 @dataclass(slots=True)
@@ -148,6 +198,14 @@ class Provider:
     def __init__(self):
         self.api_calls = 0  # every HTTP attempt, retries included
         self.last_request_id = ""
+        self._attempts_lock = threading.Lock()
+
+    def _on_attempt(self, attempt) -> None:
+        """The HttpClient's callback for every attempt (listing helpers call it from their threads)."""
+        with self._attempts_lock:
+            self.api_calls += 1
+            if attempt.request_id:
+                self.last_request_id = attempt.request_id
 
     def iter_pages(self, kind: str) -> Iterator[Page]:
         """Every page of the full listing of `kind`, in a stable order; guards against loops."""

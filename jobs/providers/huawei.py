@@ -9,14 +9,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-
-import orjson
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from urllib.parse import quote, unquote, urlsplit
+
+import orjson
 
 from jobs.providers import fields
 from jobs.providers.base import (
@@ -30,6 +32,7 @@ from jobs.providers.base import (
     Detail,
     EventRecord,
     JobRecord,
+    Listed,
     MetricRecord,
     NotFoundError,
     Page,
@@ -37,7 +40,7 @@ from jobs.providers.base import (
     ResponseError,
     TransportError,
 )
-from jobs.providers.http import Attempt, HttpClient, VendorError
+from jobs.providers.http import HttpClient, VendorError
 from jobs.providers.times import TimeFormatError, parse_epoch, parse_rfc3339
 
 # --------------------------------------------------------------------------------------------
@@ -224,8 +227,8 @@ class _DropDecisions(dict):
     sending ever-new keys cannot grow it without bound.
     """
 
-    def __missing__(self, key: str) -> bool:
-        dropped = key in _DROP_KEYS or key.endswith(("_download_url", "_upload_url"))
+    def __missing__(self, key) -> bool:
+        dropped = isinstance(key, str) and (key in _DROP_KEYS or key.endswith(("_download_url", "_upload_url")))
         if len(self) < 4096:
             self[key] = dropped
         return dropped
@@ -307,11 +310,6 @@ class HuaweiProvider(Provider):
 
     def __repr__(self):  # never show secrets, even in a debugger or a traceback's locals
         return f"<HuaweiProvider {self.region} {self.project_id}>"
-
-    def _on_attempt(self, attempt: Attempt):
-        self.api_calls += 1
-        if attempt.request_id:
-            self.last_request_id = attempt.request_id
 
     # -- transport -------------------------------------------------------------------------
 
@@ -421,24 +419,49 @@ class HuaweiProvider(Provider):
 
     def iter_pages(self, kind: str) -> Iterator[Page]:
         if kind == AVATAR_TRAINING:
-            return self._offset_pages(self.list_avatar_jobs, "jobs", avatar_record, "List2dModelTrainingJob")
+            return self._offset_pages(
+                self.list_avatar_jobs, "jobs", listed_avatar, "List2dModelTrainingJob", fetch_ahead=True
+            )
         if kind == VOICE_TRAINING:
-            return self._offset_pages(self.list_voice_jobs, "jobs", voice_record, "ListVoiceTrainingJob")
+            return self._offset_pages(
+                self.list_voice_jobs, "jobs", listed_voice, "ListVoiceTrainingJob", fetch_ahead=True
+            )
         raise ValueError(f"{kind} has no list API on MetaStudio")
 
-    def _offset_pages(self, fetch, items_key, parse_item, operation) -> Iterator[Page]:
-        """offset/limit pages until ``count`` is reached or a page comes back empty."""
+    def _offset_pages(self, fetch, items_key, parse_item, operation, fetch_ahead=False) -> Iterator[Page]:
+        """offset/limit pages until ``count`` is reached or a page comes back empty.
+
+        ``parse_item`` makes a JobRecord, a Listed job or an op-log entry of each item. With
+        ``fetch_ahead``, the requests for the next FETCH_AHEAD pages go out (from helper
+        threads) as soon as this page's count is known, so the vendor works on them while this
+        one is parsed and stored. Pages still come in order, and an error surfaces at the page
+        it belongs to."""
+        ahead = _FetchAhead(fetch, FETCH_AHEAD) if fetch_ahead and FETCH_AHEAD > 0 else None
+        try:
+            yield from self._offset_pages_from(ahead or fetch, items_key, parse_item, operation, ahead)
+        finally:
+            if ahead is not None:
+                ahead.close()
+
+    def _offset_pages_from(self, fetch, items_key, parse_item, operation, ahead) -> Iterator[Page]:
         offset = 0
         previous_ids: list[str] | None = None
         pages = 0
         max_count = 0
         while True:
             data, request_id = fetch(offset, self.page_size)
+            if ahead is not None:
+                self.last_request_id = request_id  # the page in hand, not the one fetched ahead
             count, items = _checked(
                 lambda: (fields.integer(data, "count", minimum=0), fields.object_list(data, items_key)), operation
             )
             if count is None:
                 raise ResponseError(f"{operation}: response has no count", request_id=request_id)
+            step = min(len(items), self.page_size)
+            next_offset = offset + step
+            if ahead is not None and items:
+                # Pages are assumed to keep this page's length (a server may cap them).
+                ahead.start(next_offset, self.page_size, step, count)
             records = [parse_item(item) for item in items]
             ids = [r.remote_id for r in records]
             # A server that ignores offset would otherwise be paged until `count` runs out.
@@ -454,9 +477,13 @@ class HuaweiProvider(Provider):
                                     request_id=request_id)
             # A server may cap pages below our limit (advance by what came) or send more than
             # asked, e.g. repeating jobs from the previous page (advance by the limit, or skip some).
-            offset += min(len(items), self.page_size)
+            offset = next_offset
             done = not items or offset >= count
-            yield Page(records, total=count, next_cursor=None if done else offset, request_id=request_id)
+            listed = records if records and isinstance(records[0], Listed) else None
+            yield Page(
+                None if listed else records, total=count, next_cursor=None if done else offset,
+                request_id=request_id, listed=listed,
+            )  # fmt: skip
             if done:
                 return
             previous_ids = ids
@@ -504,6 +531,52 @@ class HuaweiProvider(Provider):
         return events
 
 
+# Listing pages requested ahead of the one being parsed (concurrent requests per listing).
+FETCH_AHEAD = 2
+
+
+class _FetchAhead:
+    """``fetch(offset, limit)`` run up to FETCH_AHEAD calls ahead in helper threads (see
+    _offset_pages).
+
+    Calling it returns the answer for that offset: the one fetched ahead when it matches, or
+    a fresh call. A helper's exception is raised by the call that wanted its answer.
+    """
+
+    def __init__(self, fetch, depth: int):
+        self._fetch = fetch
+        self._depth = depth
+        self._pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="metastudio-fetch-ahead")
+        self._pending: dict[tuple[int, int], Future] = {}
+
+    def start(self, offset: int, limit: int, step: int, count: int):
+        """Fetch the pages at ``offset``, ``offset + step``… (below ``count``) not under way yet."""
+        for _ in range(self._depth):
+            if offset >= count or len(self._pending) >= self._depth:
+                return
+            key = (offset, limit)
+            if key not in self._pending:
+                self._pending[key] = self._pool.submit(self._fetch, offset, limit)
+            offset += step
+
+    def __call__(self, offset: int, limit: int):
+        future = self._pending.pop((offset, limit), None)
+        if future is None:
+            self._cancel()  # the listing moved differently from what was fetched ahead
+            return self._fetch(offset, limit)
+        return future.result()
+
+    def _cancel(self):
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+
+    def close(self):
+        """Waits for requests still in flight (bounded by the HTTP timeouts); their answers are dropped."""
+        self._cancel()
+        self._pool.shutdown(wait=True)
+
+
 # --------------------------------------------------------------------------------------------
 # Normalisation: vendor JSON -> records. Pure functions, tested on the documented samples.
 # --------------------------------------------------------------------------------------------
@@ -534,8 +607,11 @@ def _job_context(item, label: str) -> str:
     return f"{label} {job_id}" if isinstance(job_id, str) and job_id else label
 
 
-def avatar_record(item) -> JobRecord:
-    """List2dModelTrainingJob item or Show2dModelTrainingJob body -> JobRecord (times RFC 3339)."""
+def avatar_record(item, *, stripped: bool = False) -> JobRecord:
+    """List2dModelTrainingJob item or Show2dModelTrainingJob body -> JobRecord (times RFC 3339).
+
+    ``stripped``: the item is already a strip_payload() result, stored as the payload as it is.
+    """
     if not isinstance(item, dict):
         raise ResponseError(f"avatar job: expected an object, got {type(item).__name__}")
     # Inline rather than through _checked: this runs for every listed job, and the error
@@ -553,13 +629,13 @@ def avatar_record(item) -> JobRecord:
             edition=fields.text(item, "model_version", max_len=64),
             linked_job_id=fields.text(item, "voice_train_job_id", max_len=128),
             asset_id=fields.text(item, "asset_id", max_len=128),
-            payload=strip_payload(item),
+            payload=item if stripped else strip_payload(item),
         )
     except (fields.FieldError, TimeFormatError) as exc:
         raise ResponseError(f"{_job_context(item, 'avatar job')}: {_short(exc)}") from None
 
 
-def voice_record(item) -> JobRecord:
+def voice_record(item, *, stripped: bool = False) -> JobRecord:
     """ListVoiceTrainingJob item / ShowVoiceTrainingJob body -> JobRecord (times epoch numbers)."""
     if not isinstance(item, dict):
         raise ResponseError(f"voice job: expected an object, got {type(item).__name__}")
@@ -581,11 +657,26 @@ def voice_record(item) -> JobRecord:
             asset_id=fields.text(item, "asset_id", max_len=128),
             error_code=fields.text(item, "job_failed_code", max_len=64),
             error_message=fields.text(item, "job_failed_reason", max_len=4000),
-            payload=strip_payload(item),
+            payload=item if stripped else strip_payload(item),
             assessment=assessment(fields.mapping(item, "assess_result")),
         )
     except (fields.FieldError, TimeFormatError) as exc:
         raise ResponseError(f"{_job_context(item, 'voice job')}: {_short(exc)}") from None
+
+
+def _listed(kind: str, label: str, build, item) -> Listed:
+    """A listed job, not normalised yet (see base.Listed): its validated id and stripped payload."""
+    if not isinstance(item, dict):
+        raise ResponseError(f"{label}: expected an object, got {type(item).__name__}")
+    try:
+        remote_id = fields.identifier(item, "job_id")
+    except fields.FieldError as exc:
+        raise ResponseError(f"{label}: {_short(exc)}") from None
+    return Listed(kind, remote_id, strip_payload(item), build)
+
+
+listed_avatar = partial(_listed, AVATAR_TRAINING, "avatar job", partial(avatar_record, stripped=True))
+listed_voice = partial(_listed, VOICE_TRAINING, "voice job", partial(voice_record, stripped=True))
 
 
 def short_job_record(item) -> JobRecord:

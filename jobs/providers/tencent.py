@@ -23,13 +23,14 @@ from jobs.providers.base import (
     ConfigError,
     Detail,
     JobRecord,
+    Listed,
     NotFoundError,
     Page,
     Provider,
     ResponseError,
     TransportError,
 )
-from jobs.providers.http import Attempt, HttpClient, VendorError
+from jobs.providers.http import HttpClient, VendorError
 from jobs.providers.huawei import validate_endpoint
 from jobs.providers.times import TimeFormatError, parse_offset_time
 
@@ -237,11 +238,6 @@ class TencentProvider(Provider):
     def __repr__(self):
         return f"<TencentProvider {self.bucket} {self.region}>"
 
-    def _on_attempt(self, attempt: Attempt):
-        self.api_calls += 1
-        if attempt.request_id:
-            self.last_request_id = attempt.request_id
-
     # -- transport -------------------------------------------------------------------------
 
     def _get(self, operation: str, path: str, params: dict[str, str] | None = None):
@@ -316,7 +312,7 @@ class TencentProvider(Provider):
         empty_in_a_row = 0
         for _ in range(MAX_PAGES):
             root, request_id = self.list_jobs(token, self.page_size)
-            records = [translation_record(element_to_dict_checked(e)) for e in root
+            records = [listed_translation(element_to_dict_checked(e)) for e in root
                        if _local(e.tag) == "JobsDetail"]
             next_token = ""
             for child in root:
@@ -331,7 +327,7 @@ class TencentProvider(Provider):
                     f"DescribeMediaJobs: {empty_in_a_row} empty pages in a row that still carry a NextToken;"
                     " listing stopped", request_id=request_id,
                 )
-            yield Page(records, total=None, next_cursor=next_token or None, request_id=request_id)
+            yield Page(total=None, next_cursor=next_token or None, request_id=request_id, listed=records)
             if not next_token:
                 return
             seen_tokens.add(token)
@@ -393,6 +389,15 @@ def _container(obj: Mapping, key: str) -> dict:
 
 def _arrow(left: str, right: str) -> str:
     return f"{left}→{right}" if (left or right) else ""
+
+
+def listed_translation(job: dict) -> Listed:
+    """A listed translation job, not normalised yet (see base.Listed); CI sends no PII or links
+    to strip, so the payload is the job as parsed."""
+    try:
+        return Listed(TRANSLATION, fields.identifier(job, "JobId"), job, translation_record)
+    except fields.FieldError as exc:
+        raise ResponseError(f"JobsDetail: {exc}") from None
 
 
 def translation_record(job: dict) -> JobRecord:
