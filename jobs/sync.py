@@ -818,13 +818,21 @@ class _KindSync:
         fingerprints = {rid: prepared.get(rid) or _fingerprint(entry) for rid, entry in page.items()}
         known = self.known
         if known is not None:
-            # The common case of a resync: every fingerprint matches, and no query is needed.
-            maybe = [rid for rid, (_, fp) in fingerprints.items() if known.get(rid) != fp]
+            # A resync's common case: every fingerprint matches and no query is needed. A job
+            # not cached before the listing is new without a lookup (one that someone else
+            # added since is updated by the upsert all the same).
+            fresh, maybe = [], []
+            for rid, (_, fp) in fingerprints.items():
+                cached = known.get(rid)
+                if cached is None:
+                    fresh.append(rid)
+                elif cached != fp:
+                    maybe.append(rid)
         else:
-            maybe = list(page)
+            fresh, maybe = [], list(page)
         existing = self._existing(maybe) if maybe else {}
         new, changed = [], []
-        for rid in maybe:
+        for rid in fresh + maybe:
             data, fp = fingerprints[rid]
             old = existing.get(rid)
             if old is not None and old.fingerprint == fp and not old.gone:
@@ -893,15 +901,17 @@ class _KindSync:
         self._refresh_statistics()
 
     def _known_fingerprints(self) -> dict[str, str] | None:
-        """remote_id -> fingerprint of every cached, not gone job of this account and kind, or
-        None above KNOWN_FINGERPRINTS_MAX (each page then looks its jobs up instead)."""
+        """remote_id -> fingerprint of every cached job of this account and kind ("" for a job
+        marked gone, so that it never matches), or None above KNOWN_FINGERPRINTS_MAX (each page
+        then looks its jobs up instead)."""
         qn = connection.ops.quote_name
         mark = "%s" if connection.vendor == "postgresql" else "?"
         known = {}
         with self.upsert._cursor() as cursor:
             _execute_raw(
                 cursor,
-                "SELECT {rid}, {fp} FROM {table} WHERE {account} = {mark} AND {kind} = {mark} AND NOT {gone}".format(
+                "SELECT {rid}, CASE WHEN {gone} THEN '' ELSE {fp} END FROM {table} "
+                "WHERE {account} = {mark} AND {kind} = {mark}".format(
                     rid=qn("remote_id"), fp=qn("fingerprint"), table=qn(Job._meta.db_table),
                     account=qn("account_id"), kind=qn("kind"), gone=qn("gone"), mark=mark,
                 ),  # fmt: skip
@@ -980,9 +990,9 @@ class _KindSync:
         """After a complete listing: flag (never delete) jobs the vendor no longer lists."""
         known, self.known = self.known, None
         if known is not None:
-            # The jobs cached before the listing (a job added since by someone else waits
-            # for the next listing).
-            absent = [rid for rid in known if rid not in self.seen_ids]
+            # The jobs cached (and not gone) before the listing; a job added since by someone
+            # else waits for the next listing.
+            absent = [rid for rid, fp in known.items() if fp and rid not in self.seen_ids]
             self.counters.marked_gone += sum(self._mark_gone_by_remote_id(chunk) for chunk in _chunks(absent))
             return
         absent = []

@@ -175,6 +175,19 @@ def test_it_stores_the_pages_read_before_a_failure_that_were_still_waiting_in_a_
     assert Job.objects.count() == 6
 
 
+def test_a_first_sync_reads_the_cached_fingerprints_once_and_looks_up_no_page(huawei_account):
+    Job.objects.create(account=huawei_account, kind=AV, remote_id="av-00002", name="old", state="TRAINING",
+                       created_at=T0, updated_at=T0, gone=True)  # fmt: skip
+
+    with CaptureQueriesContext(connection) as ctx:
+        run = sync.sync_account_kind(huawei_account, AV, provider=provider_with(7))
+
+    lookups = [q for q in ctx.captured_queries if q["sql"].startswith('SELECT "remote_id"')]
+    assert len(lookups) == 2  # the fingerprints, then the one page holding a (gone) cached job
+    assert (run.created, run.updated) == (6, 1)
+    assert not Job.objects.get(remote_id="av-00002").gone
+
+
 @pytest.mark.parametrize("preload", [True, False], ids=["fingerprints-read-first", "looked-up-per-page"])
 def test_it_finds_changed_and_unchanged_jobs_with_or_without_reading_fingerprints_first(
     huawei_account, monkeypatch, preload
