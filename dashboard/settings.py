@@ -218,6 +218,8 @@ SYNC_DEFAULT_INTERVAL = envint("SYNC_DEFAULT_INTERVAL", 300)
 SYNC_ACTIVE_INTERVAL = envint("SYNC_ACTIVE_INTERVAL", 60)
 # How many detail/op-log fetches one sync run may make; the rest wait for the next run.
 SYNC_DETAIL_BUDGET = envint("SYNC_DETAIL_BUDGET", 500)
+# MetaStudio listing pages requested ahead of the one being stored (0 = one request at a time).
+SYNC_FETCH_AHEAD = envint("SYNC_FETCH_AHEAD", 2)
 HTTP_CONNECT_TIMEOUT = envint("HTTP_CONNECT_TIMEOUT", 5)
 HTTP_READ_TIMEOUT = envint("HTTP_READ_TIMEOUT", 30)
 HTTP_MAX_RETRIES = envint("HTTP_MAX_RETRIES", 3)

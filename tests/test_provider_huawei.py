@@ -364,6 +364,16 @@ def test_get_provider_builds_a_huawei_client_from_an_account():
     assert isinstance(provider, HuaweiProvider)
     assert (provider.base_url, provider.host) == ("http://127.0.0.1:9999", "127.0.0.1:9999")
     assert SK not in repr(provider)
+    assert provider.fetch_ahead == 2  # SYNC_FETCH_AHEAD
+
+
+def test_get_provider_takes_the_fetch_ahead_setting(settings):
+    settings.SYNC_FETCH_AHEAD = 0
+    account = CloudAccount(name="hw", provider="huawei", region="ap-southeast-3", project_id=PROJECT,
+                           access_key_id=AK)
+    account.set_secret_key(SK)
+
+    assert get_provider(account).fetch_ahead == 0
 
 
 # --- over HTTP -------------------------------------------------------------------------------
@@ -516,6 +526,17 @@ def test_it_stops_when_the_vendor_ignores_offset(metastudio):
     # Page 2 repeated page 1; the only other request may be one already fetched ahead (unless
     # the stop cancelled it before it went out).
     assert offsets_requested(server) in ([0, 100], [0, 100, 200][: 1 + huawei.FETCH_AHEAD])
+
+
+def test_it_sends_one_request_at_a_time_without_fetching_ahead(metastudio):
+    server, provider = metastudio(FakeMetaStudio(avatars=[avatar(i) for i in range(250)]), fetch_ahead=0)
+
+    pages = provider.iter_pages(AVATAR_TRAINING)
+    next(pages)
+    assert [r.params["offset"] for r in server.requests] == ["0"]  # nothing asked ahead
+    list(pages)
+
+    assert [r.params["offset"] for r in server.requests] == ["0", "100", "200"]
 
 
 def test_it_raises_the_error_of_a_page_fetched_ahead_at_that_page(metastudio):

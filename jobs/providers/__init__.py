@@ -14,6 +14,12 @@ def http_options_from_settings() -> dict:
     }
 
 
+def _fetch_ahead() -> int:
+    from django.conf import settings
+
+    return settings.SYNC_FETCH_AHEAD
+
+
 def get_provider(account, **http_options) -> Provider:
     """Build the client for a ``jobs.models.CloudAccount``, decrypting its secrets.
 
@@ -40,6 +46,7 @@ def get_provider(account, **http_options) -> Provider:
             secret_key=secret_key,
             token=token,
             endpoint=account.endpoint,
+            fetch_ahead=_fetch_ahead(),
             http_options=options,
         )
     if account.provider == "tencent":

@@ -214,6 +214,9 @@ def parse_error(status: int, headers: Mapping, body: bytes) -> VendorError:
 REGION_RE = re.compile(r"^[a-z]+-[a-z]+(-\d+)?$")
 PROJECT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 PAGE_SIZE = 100  # the documented maximum for every MetaStudio list operation
+# Listing pages requested ahead of the one being parsed (SYNC_FETCH_AHEAD; so up to this many
+# requests of one listing are in flight at once).
+FETCH_AHEAD = 2
 
 # Payload keys never cached: phone numbers (PII) and links that expire in 24 h (§2.2, §2.4, §3.2).
 _DROP_KEYS = {"contact", "phone", "voice_authorization_url", "training_input_source_url", "attachment_url",
@@ -286,10 +289,12 @@ class HuaweiProvider(Provider):
         token: str = "",
         endpoint: str = "",
         page_size: int = PAGE_SIZE,
+        fetch_ahead: int = FETCH_AHEAD,
         http_options: dict | None = None,
     ):
         super().__init__()
         self.region = region
+        self.fetch_ahead = max(0, min(8, fetch_ahead))
         self.base_url, self.host = endpoint_for(region, endpoint)
         if not PROJECT_ID_RE.match(project_id or ""):
             raise ConfigError("invalid or missing Huawei project id")
@@ -432,11 +437,11 @@ class HuaweiProvider(Provider):
         """offset/limit pages until ``count`` is reached or a page comes back empty.
 
         ``parse_item`` makes a JobRecord, a Listed job or an op-log entry of each item. With
-        ``fetch_ahead``, the requests for the next FETCH_AHEAD pages go out (from helper
+        ``fetch_ahead``, the requests for the next ``self.fetch_ahead`` pages go out (from helper
         threads) as soon as this page's count is known, so the vendor works on them while this
         one is parsed and stored. Pages still come in order, and an error surfaces at the page
         it belongs to."""
-        ahead = _FetchAhead(fetch, FETCH_AHEAD) if fetch_ahead and FETCH_AHEAD > 0 else None
+        ahead = _FetchAhead(fetch, self.fetch_ahead) if fetch_ahead and self.fetch_ahead > 0 else None
         try:
             yield from self._offset_pages_from(ahead or fetch, items_key, parse_item, operation, ahead)
         finally:
@@ -529,10 +534,6 @@ class HuaweiProvider(Provider):
         ):
             events.extend(item.event for item in page.records if item.event is not None)
         return events
-
-
-# Listing pages requested ahead of the one being parsed (concurrent requests per listing).
-FETCH_AHEAD = 2
 
 
 class _FetchAhead:
