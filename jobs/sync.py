@@ -169,7 +169,7 @@ def record_fingerprint(rec: JobRecord, payload_text: str | None = None) -> str:
 def _fingerprint(entry: JobRecord | Listed) -> tuple[bytes, str]:
     """(payload JSON as UTF-8, fingerprint). The listing's hot path: a resync does this, one
     lookup and nothing else for an unchanged job."""
-    data = orjson.dumps(entry.payload or {}, default=str, option=orjson.OPT_NON_STR_KEYS)
+    data = _json_bytes(entry.payload or {})
     if isinstance(entry, Listed):
         return data, listed_fingerprint(entry.kind, data)
     return data, record_fingerprint(entry, data.decode())
@@ -597,7 +597,11 @@ def _json_text(value):
 
 
 def _plain_json(value) -> str:
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    return _json_bytes(value).decode()
+
+
+def _json_bytes(value) -> bytes:
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
 
 
 def _record_from_job(job: Job) -> JobRecord:
