@@ -148,9 +148,20 @@ NORMALISATION_VERSION = _normalisation_version()
 def listed_fingerprint(kind: str, payload: bytes) -> str:
     """Fingerprint of a listed job (base.Listed), from its payload's JSON: the job's record is
     made from that payload alone."""
-    digest = hashlib.sha1(f"listed\x1f{NORMALISATION_VERSION}\x1f{kind}\x1f".encode())
+    digest = _listed_digest(kind)
     digest.update(payload)
     return digest.hexdigest()
+
+
+_LISTED_DIGESTS: dict[str, "hashlib._Hash"] = {}
+
+
+def _listed_digest(kind: str):
+    """A SHA-1 that has hashed the listed-job prefix of ``kind`` (a copy: the caller updates it)."""
+    base = _LISTED_DIGESTS.get(kind)
+    if base is None:
+        base = _LISTED_DIGESTS[kind] = hashlib.sha1(f"listed\x1f{NORMALISATION_VERSION}\x1f{kind}\x1f".encode())
+    return base.copy()
 
 
 def record_fingerprint(rec: JobRecord, payload_text: str | None = None) -> str:
@@ -167,17 +178,37 @@ def record_fingerprint(rec: JobRecord, payload_text: str | None = None) -> str:
 
 
 def _fingerprint(entry: JobRecord | Listed) -> tuple[bytes, str]:
-    """(payload JSON as UTF-8, fingerprint). The listing's hot path: a resync does this, one
-    lookup and nothing else for an unchanged job."""
+    """(payload JSON as UTF-8, fingerprint) of one entry."""
     data = _json_bytes(entry.payload or {})
     if isinstance(entry, Listed):
         return data, listed_fingerprint(entry.kind, data)
     return data, record_fingerprint(entry, data.decode())
 
 
-def _fingerprints(page) -> dict:
-    """remote_id -> (payload JSON, fingerprint) for a page (computed ahead by the prefetcher)."""
-    return {entry.remote_id: _fingerprint(entry) for entry in page.entries}
+def _fingerprints(entries) -> list[tuple[bytes, str]]:
+    """(payload JSON, fingerprint) of each entry, in order.
+
+    The listing's hot path: a resync does this, one dict lookup and nothing else for an
+    unchanged job. Listed payloads came from a JSON or XML parser (string keys, JSON values
+    only), so the plain orjson call serves them; anything else takes _fingerprint."""
+    out = []
+    dumps, digests = orjson.dumps, {}
+    for entry in entries:
+        if type(entry) is Listed and type(entry.payload) is dict:
+            base = digests.get(entry.kind)
+            if base is None:
+                base = digests[entry.kind] = _listed_digest(entry.kind)
+            try:
+                data = dumps(entry.payload)
+            except TypeError:
+                out.append(_fingerprint(entry))
+                continue
+            digest = base.copy()
+            digest.update(data)
+            out.append((data, digest.hexdigest()))
+        else:
+            out.append(_fingerprint(entry))
+    return out
 
 
 def assessment_fingerprint(a: AssessmentRecord) -> str:
@@ -306,27 +337,67 @@ def _bulk_write_mode():
 _DONE = object()
 
 
-def prefetched(pages: Iterator, depth: int = PREFETCH_PAGES, prepare=None) -> Iterator:
+class Prefetched:
     """Iterate `pages` as (page, prepared) while a helper thread fetches the next ones.
+
+        with Prefetched(provider.iter_pages(kind), prepare=...) as pages:
+            ...                       # the first pages are already being fetched
+            for page, prepared in pages:
+                ...
 
     The vendor answers the next page while this thread writes the current one, so a sync
     costs about max(listing, writing) instead of their sum. Order and error position are
     kept: pages before a ProviderError are yielded, then the error is raised here. The
-    provider is used by the helper thread only, and no transaction waits on it.
+    provider is used by the helper thread only, and no transaction waits on it. Leaving the
+    block stops the helper (and closes `pages`) whether or not every page was taken.
 
     `prepare(page)` runs in the helper thread only while the buffer is full (the writer is
     the bottleneck and the helper would otherwise wait); `prepared` is its result or None.
     """
-    if depth <= 0:
-        for page in pages:
-            yield page, None
-        return
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
 
-    def produce():
+    def __init__(self, pages: Iterator, depth: int = PREFETCH_PAGES, prepare=None):
+        self._pages = pages
+        self._depth = depth
+        self._prepare = prepare
+        self._buffer: queue.Queue = queue.Queue(maxsize=max(depth, 1))
+        self._stop = threading.Event()
+        self._worker = None
+
+    def __enter__(self):
+        if self._depth > 0:
+            self._worker = threading.Thread(target=self._produce, name="sync-prefetch", daemon=True)
+            self._worker.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._worker is None:
+            self._close_pages()
+            return
+        self._stop.set()
+        while self._worker.is_alive():  # unblock a producer waiting on a full buffer
+            try:
+                self._buffer.get(timeout=0.2)
+            except queue.Empty:
+                pass
+        self._worker.join()
+
+    def __iter__(self) -> Iterator:
+        if self._worker is None:
+            for page in self._pages:
+                yield page, None
+            return
+        while True:
+            page, prepared, exc = self._buffer.get()
+            if exc is not None:
+                raise exc
+            if page is _DONE:
+                return
+            yield page, prepared
+
+    def _produce(self):
+        buffer, stop, prepare = self._buffer, self._stop, self._prepare
         try:
-            for page in pages:
+            for page in self._pages:
                 item = (page, None, None)
                 try:
                     buffer.put_nowait(item)
@@ -346,28 +417,12 @@ def prefetched(pages: Iterator, depth: int = PREFETCH_PAGES, prepare=None) -> It
         except BaseException as exc:  # handed over to the consumer, in sequence
             buffer.put((None, None, exc))
         finally:
-            close = getattr(pages, "close", None)
-            if close is not None:
-                close()
+            self._close_pages()
 
-    worker = threading.Thread(target=produce, name="sync-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            page, prepared, exc = buffer.get()
-            if exc is not None:
-                raise exc
-            if page is _DONE:
-                return
-            yield page, prepared
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full buffer
-            try:
-                buffer.get(timeout=0.2)
-            except queue.Empty:
-                pass
-        worker.join()
+    def _close_pages(self):
+        close = getattr(self._pages, "close", None)
+        if close is not None:
+            close()
 
 
 # ---------------------------------------------------------------- row building
@@ -735,20 +790,23 @@ class _KindSync:
             self._list_all()
 
     def _list_all(self):
-        self.known = self._known_fingerprints()
         pending = _Write()
+        pages = Prefetched(self.provider.iter_pages(self.kind), prepare=lambda page: _fingerprints(page.entries))
         try:
-            for page, prepared in prefetched(self.provider.iter_pages(self.kind), prepare=_fingerprints):
-                if page.total is not None:
-                    self.counters.remote_total = page.total
-                pending.extend(self._plan(page.entries, prepared))
-                self.counters.pages += 1
-                if pending and (
-                    len(pending.rows) >= WRITE_BATCH_ROWS or time.monotonic() - pending.since >= WRITE_BATCH_SECONDS
-                ):
-                    batch, pending = pending, _Write()
-                    self._write(batch)
-                self._progress()
+            with pages:
+                # Read while the helper thread already fetches the first pages.
+                self.known = self._known_fingerprints()
+                for page, prepared in pages:
+                    if page.total is not None:
+                        self.counters.remote_total = page.total
+                    pending.extend(self._plan(page.entries, prepared))
+                    self.counters.pages += 1
+                    if pending and (
+                        len(pending.rows) >= WRITE_BATCH_ROWS or time.monotonic() - pending.since >= WRITE_BATCH_SECONDS
+                    ):
+                        batch, pending = pending, _Write()
+                        self._write(batch)
+                    self._progress()
         except Exception as exc:
             # Pages read before a vendor error (or a time limit) are still stored; after a
             # database error the next sync writes them.
@@ -796,41 +854,44 @@ class _KindSync:
             self.counters.marked_gone += self._mark_gone_by_remote_id(missing)
         self._progress(force=True)
 
-    def store_records(self, records: list[JobRecord], prepared: dict | None = None):
+    def store_records(self, records: list[JobRecord], prepared: list | None = None):
         self._write(self._plan(records, prepared))
 
-    def _plan(self, entries: list[JobRecord] | list[Listed], prepared: dict | None = None) -> _Write:
+    def _plan(self, entries: list[JobRecord] | list[Listed], prepared: list | None = None) -> _Write:
         """What storing `entries` takes (reads only): the rows that are new or changed.
 
         Listed jobs are normalised into records only when their fingerprint differs from the
         cached one, so a resync mostly hashes payloads. A malformed new or changed job raises
         ResponseError here, before anything of its page counts as seen."""
         # De-duplicate within the page (last wins) and across pages (first page wins).
-        page = {}
-        for entry in entries:
+        positions = {}
+        for position, entry in enumerate(entries):
             rid = entry.remote_id
             if not rid or len(rid) > 128 or entry.kind != self.kind:
                 log.warning("skipping a %s record with an unusable id %r", self.kind, rid[:64] if rid else rid)
                 continue
             if rid in self.seen_ids:
                 continue
-            page[rid] = entry
-        if not page:
+            positions[rid] = position
+        if not positions:
             return _Write()
 
-        prepared = prepared or {}
-        fingerprints = {rid: prepared.get(rid) or _fingerprint(entry) for rid, entry in page.items()}
+        page = {rid: entries[position] for rid, position in positions.items()}
+        if prepared is None:
+            fingerprints = dict(zip(page, _fingerprints(page.values())))
+        else:
+            fingerprints = {rid: prepared[position] for rid, position in positions.items()}
         known = self.known
         if known is not None:
             # A resync's common case: every fingerprint matches and no query is needed. A job
             # not cached before the listing is new without a lookup (one that someone else
             # added since is updated by the upsert all the same).
             fresh, maybe = [], []
-            for rid, (_, fp) in fingerprints.items():
+            for rid in page:
                 cached = known.get(rid)
                 if cached is None:
                     fresh.append(rid)
-                elif cached != fp:
+                elif cached != fingerprints[rid][1]:
                     maybe.append(rid)
         else:
             fresh, maybe = [], list(page)

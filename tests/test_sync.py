@@ -264,6 +264,76 @@ def test_it_ends_partial_when_a_new_listed_job_is_malformed_and_keeps_the_pages_
     assert sorted(Job.objects.values_list("remote_id", flat=True)) == ["a1", "a2"]  # not a3: its page failed
 
 
+def test_a_pages_fingerprints_equal_those_of_its_jobs_one_by_one():
+    odd = huawei.listed_avatar(avatar_item(2))
+    odd.payload.update({"seen": T0, 7: "non-string key"})  # not from a JSON parser: the slow path
+    entries = [huawei.listed_avatar(avatar_item(1)), odd, make_record(AV, 3), huawei.listed_avatar(avatar_item(1))]
+
+    prints = sync._fingerprints(entries)
+
+    assert prints == [sync._fingerprint(entry) for entry in entries]
+    assert prints[0] == prints[3] and len({fp for _, fp in prints}) == 3
+    assert prints[1][0] == sync._json_bytes(odd.payload)
+
+
+def test_fingerprints_made_ahead_belong_to_the_job_kept_from_the_page(huawei_account):
+    run = SyncRun.objects.create(account=huawei_account, kind=AV)
+    ks = sync._KindSync(huawei_account, AV, StubProvider([]), run)
+    kept = make_record(AV, 1)
+    other = dataclasses.replace(make_record(VT, 1), remote_id=kept.remote_id)  # same id, wrong kind: skipped
+    entries = [kept, other]
+
+    ks.store_records(entries, sync._fingerprints(entries))
+
+    assert Job.objects.get().fingerprint == sync._fingerprint(kept)[1]
+
+
+class _Pages:
+    """A page iterator that says when it was first asked for a page and when it was closed."""
+
+    def __init__(self, pages, fail_at=None):
+        self.pages, self.fail_at, self.served = pages, fail_at, 0
+        self.started, self.closed = threading.Event(), threading.Event()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.started.set()
+        if self.served == self.fail_at:
+            raise transport_error()
+        if self.served == len(self.pages):
+            raise StopIteration
+        self.served += 1
+        return self.pages[self.served - 1]
+
+    def close(self):
+        self.closed.set()
+
+
+def test_prefetching_starts_before_the_first_page_is_asked_for_and_keeps_order():
+    pages = _Pages(["p1", "p2", "p3"])
+
+    with sync.Prefetched(pages, depth=1) as prefetched:
+        assert pages.started.wait(5)  # fetching while the caller does other work
+        assert [page for page, _ in prefetched] == ["p1", "p2", "p3"]
+
+    assert pages.closed.is_set()
+
+
+def test_prefetching_raises_an_error_at_its_page_and_stops_when_the_block_is_left_early():
+    failing = _Pages(["p1", "p2", "p3"], fail_at=2)
+    got = []
+    with pytest.raises(sync.ProviderError), sync.Prefetched(failing, depth=1) as prefetched:
+        got.extend(page for page, _ in prefetched)
+    assert got == ["p1", "p2"] and failing.closed.is_set()
+
+    endless = _Pages([f"p{i}" for i in range(1000)])
+    with sync.Prefetched(endless, depth=2):
+        assert endless.started.wait(5)  # never iterated: leaving must not hang on a full buffer
+    assert endless.closed.is_set() and endless.served < 10
+
+
 def test_it_marks_nothing_gone_when_the_pages_held_fewer_jobs_than_counted(huawei_account):
     p = provider_with(5)
     sync.sync_account_kind(huawei_account, AV, provider=p)

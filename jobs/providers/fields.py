@@ -133,3 +133,56 @@ def strip_keys(data: Any, drop: Callable[[Any], bool]) -> Any:
     if isinstance(data, list | tuple):
         return [value if type(value) in _SCALARS else strip_keys(value, drop) for value in data]
     return data
+
+
+class KeyStripper:
+    """Removes the keys ``drop`` selects from JSON-like data the caller owns, at any depth, in place.
+
+    For data just parsed from a response, where a copy (strip_keys) would be wasted work. Each
+    key's decision is remembered (at most MAX_KEYS of them), so a dict whose keys have all been
+    seen before costs two C-level set operations, a subset test and an intersection, plus a walk
+    over its values to find nested containers. Plain dicts and lists are changed in place; any
+    other container below them (a tuple, a dict subclass) is replaced by a stripped copy. Safe to
+    share between threads: at worst two threads decide the same new key twice.
+    """
+
+    MAX_KEYS = 4096
+
+    def __init__(self, drop: Callable[[Any], bool]):
+        self._drop = drop
+        self._known: set = set()
+        self._dropped: set = set()
+
+    def __call__(self, data: Any) -> Any:
+        """``data`` itself, stripped (a copy only if it is neither a plain dict nor a list)."""
+        box = [data]
+        self._values(box, enumerate(box))
+        return box[0]
+
+    def _dict(self, data: dict) -> None:
+        keys = data.keys()
+        doomed = keys & self._dropped
+        if not keys <= self._known:
+            doomed |= self._learn(keys - self._known)
+        for key in doomed:
+            del data[key]
+        self._values(data, data.items())
+
+    def _values(self, container, pairs) -> None:
+        """Strip the containers among ``pairs`` (a dict's items or a list's enumerate())."""
+        for key, value in pairs:
+            kind = type(value)
+            if kind is dict:
+                self._dict(value)
+            elif kind is list:
+                self._values(value, enumerate(value))
+            elif kind not in _SCALARS:
+                container[key] = strip_keys(value, self._drop)
+
+    def _learn(self, keys) -> set:
+        """Decide keys not seen before; returns those to drop."""
+        dropped = {key for key in keys if self._drop(key)}
+        if len(self._known) < self.MAX_KEYS:
+            self._known.update(keys)
+            self._dropped.update(dropped)
+        return dropped

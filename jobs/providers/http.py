@@ -242,8 +242,13 @@ class HttpClient:
         return send_headers
 
     def _attempt(self, method, url, send_headers, body, parse_error, operation, number) -> Response:
-        prepared = requests.Request(method, url, headers=send_headers, data=body or None).prepare()
-        prepared.url = url  # exactly what was signed; requests would otherwise re-quote
+        # Prepared by hand: requests.Request.prepare() would re-quote the URL (and spend more
+        # time on that than on the rest of the request); it must go out exactly as signed.
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method(method)
+        prepared.url = url
+        prepared.prepare_headers(send_headers)
+        prepared.prepare_body(body or None, None)
         started = time.monotonic()
         try:
             raw = self.session.send(

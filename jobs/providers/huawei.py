@@ -241,7 +241,12 @@ _drop_key = _DropDecisions().__getitem__
 
 
 def strip_payload(data: dict) -> dict:
+    """A copy of ``data`` without PII and expiring links."""
     return fields.strip_keys(data, _drop_key)
+
+
+# The same, in place: for items just parsed from a listing page, which nothing else holds.
+_strip_owned = fields.KeyStripper(_drop_key)
 
 
 def endpoint_for(region: str, endpoint: str = "") -> tuple[str, str]:
@@ -673,7 +678,7 @@ def _listed(kind: str, label: str, build, item) -> Listed:
         remote_id = fields.identifier(item, "job_id")
     except fields.FieldError as exc:
         raise ResponseError(f"{label}: {_short(exc)}") from None
-    return Listed(kind, remote_id, strip_payload(item), build)
+    return Listed(kind, remote_id, _strip_owned(item), build)
 
 
 listed_avatar = partial(_listed, AVATAR_TRAINING, "avatar job", partial(avatar_record, stripped=True))
