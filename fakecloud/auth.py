@@ -82,12 +82,22 @@ def _apig(message):
     return AuthError(401, "APIGW.0301", "Incorrect IAM authentication information: " + message)
 
 
-def verify_huawei(method, raw_path, raw_query, headers, body, creds, now):
-    """creds: dict with ak, sk, project_id and optionally token."""
+def verify_huawei(method, raw_path, raw_query, headers, body, creds, now, token_state=None):
+    """creds: dict with ak, sk, project_id and optionally token (a static, never-expiring one).
+
+    token_state(token) tells whether an IAM-issued token is "valid" or "expired" (None: never
+    issued). It is the caller's because tokens expire on the simulator's virtual clock, while
+    `now` here is the clock that signatures are checked against.
+    """
     token = headers.get("x-auth-token")
     if token is not None:
         if creds.get("token") and hmac.compare_digest(token, creds["token"]):
             return None
+        state = token_state(token) if token_state else None
+        if state == "valid":
+            return None
+        if state == "expired":
+            return _apig("token expires")
         return _apig("decrypt token fail")
     authorization = headers.get("authorization")
     if not authorization:

@@ -9,7 +9,10 @@ HUAWEI_AK = "FAKEAKDEMO0000000000"
 HUAWEI_SK = "FAKESKDEMO00000000000000000000000000000000"
 HUAWEI_PROJECT_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 HUAWEI_REGION = "cn-north-4"
-HUAWEI_TOKEN = ""  # empty: X-Auth-Token auth is off unless a token is configured
+HUAWEI_TOKEN = ""  # empty: no static X-Auth-Token (tokens issued by /v3/auth/tokens still work)
+HUAWEI_IAM_DOMAIN = "demo-domain"  # the IAM user's account (domain) name
+HUAWEI_IAM_USER = "demo-ops"
+HUAWEI_IAM_PASSWORD = "FakeDemoIamPassw0rd!"
 
 TENCENT_SECRET_ID = "AKIDFAKEDEMO0000000000000000000000000"
 TENCENT_SECRET_KEY = "FAKEDEMOSECRETKEY000000000000000"
@@ -31,6 +34,9 @@ ENV_VARS = {
     "huawei_project_id": "FAKECLOUD_HUAWEI_PROJECT_ID",
     "huawei_region": "FAKECLOUD_HUAWEI_REGION",
     "huawei_token": "FAKECLOUD_HUAWEI_TOKEN",
+    "huawei_iam_domain": "FAKECLOUD_HUAWEI_IAM_DOMAIN",
+    "huawei_iam_user": "FAKECLOUD_HUAWEI_IAM_USER",
+    "huawei_iam_password": "FAKECLOUD_HUAWEI_IAM_PASSWORD",
     "tencent_secret_id": "FAKECLOUD_TENCENT_SECRET_ID",
     "tencent_secret_key": "FAKECLOUD_TENCENT_SECRET_KEY",
     "tencent_bucket": "FAKECLOUD_TENCENT_BUCKET",
@@ -45,6 +51,9 @@ DEFAULTS = {
     "huawei_project_id": HUAWEI_PROJECT_ID,
     "huawei_region": HUAWEI_REGION,
     "huawei_token": HUAWEI_TOKEN,
+    "huawei_iam_domain": HUAWEI_IAM_DOMAIN,
+    "huawei_iam_user": HUAWEI_IAM_USER,
+    "huawei_iam_password": HUAWEI_IAM_PASSWORD,
     "tencent_secret_id": TENCENT_SECRET_ID,
     "tencent_secret_key": TENCENT_SECRET_KEY,
     "tencent_bucket": TENCENT_BUCKET,

@@ -4,7 +4,8 @@ A fault is a dict (JSON on the control API, `kind:key=value,...` on the command 
 
     kind     latency | error | throttle | hang | truncate | malformed | oversize | duplicate | skew
     op       operation pattern(s), comma-separated, fnmatch style: "avatar.list", "voice.*",
-             "huawei" (every MetaStudio operation), "tencent" (every CI operation); default "*"
+             "huawei" (every MetaStudio operation), "iam" (IAM token issuance, iam.token),
+             "tencent" (every CI operation); default "*"
     after    let this many matching requests through first (so after=2,count=1 hits page 3)
     count    then fire for this many matching requests; omitted = every one from then on
 
@@ -33,7 +34,8 @@ import fnmatch
 import threading
 
 KINDS = ("latency", "error", "throttle", "hang", "truncate", "malformed", "oversize", "duplicate", "skew")
-CLOUD_PATTERNS = {"huawei": ("avatar.*", "voice.*", "short.*"), "tencent": ("ci.*",), "ci": ("ci.*",)}
+CLOUD_PATTERNS = {"huawei": ("avatar.*", "voice.*", "short.*"), "iam": ("iam.*",), "tencent": ("ci.*",),
+                  "ci": ("ci.*",)}
 MAX_HANG = 600
 _DEFAULTS = {
     "latency": {"ms": 200},

@@ -1,8 +1,9 @@
-"""The HTTP server: one port for both clouds, plus the `/_fakecloud/` control API.
+"""The HTTP server: one port for both clouds (and Huawei IAM), plus the `/_fakecloud/` control API.
 
 Requests arrive in origin form (`GET /v1/...`) or absolute form (`GET http://bucket.ci.region.
 myqcloud.com/ai_jobs?...`, what an SDK sends through `Proxies={'http': url}`); either way they
-are routed by path. Per request: count it, fire the matching faults, verify the signature, run
+are routed by path: `/v1/` is MetaStudio, `/v3/` is IAM, the rest is CI. Per request: count it,
+fire the matching faults, verify the signature (IAM checks the password in its own handler), run
 the operation, then apply the body faults. HTTP/1.1 keep-alive, always with Content-Length.
 
 The control API needs no signature; it answers loopback clients only (fakecloud is a local
@@ -19,14 +20,24 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import auth, data, faults, huawei, tencent
+from . import auth, data, faults, huawei, iam, tencent
 from .clock import VirtualClock, parse_time_ms, rfc3339
 from .defaults import DEFAULTS
 from .wire import Request, huawei_request_id
 
-COUNTER_KEYS = huawei.OPERATIONS + tencent.OPERATIONS + [
-    "auth_failures", "huawei.auth_failures", "ci.auth_failures", "unknown",
+COUNTER_KEYS = huawei.OPERATIONS + iam.OPERATIONS + tencent.OPERATIONS + [
+    "auth_failures", "huawei.auth_failures", "iam.auth_failures", "ci.auth_failures", "unknown",
 ]
+# cloud -> its module: match, HANDLERS, server_error, throttled
+CLOUDS = {"huawei": huawei, "iam": iam, "tencent": tencent}
+
+
+def cloud_of(path):
+    if path.startswith("/v1/"):
+        return "huawei"
+    if path.startswith("/v3/"):
+        return "iam"
+    return "tencent"
 
 
 class Counters:
@@ -62,6 +73,8 @@ class App:
         self.huawei = {
             "ak": creds["huawei_ak"], "sk": creds["huawei_sk"], "project_id": creds["huawei_project_id"],
             "region": creds["huawei_region"], "token": creds["huawei_token"] or "",
+            "iam_domain": creds["huawei_iam_domain"], "iam_user": creds["huawei_iam_user"],
+            "iam_password": creds["huawei_iam_password"],
         }
         self.tencent = {
             "secret_id": creds["tencent_secret_id"], "secret_key": creds["tencent_secret_key"],
@@ -70,6 +83,7 @@ class App:
         }
         self.clock = VirtualClock(start_ms, speed)
         self.store = data.Store(self.clock, seed=seed, jobs=jobs, short_jobs=short_jobs, arrivals=arrivals)
+        self.tokens = iam.TokenStore()
         self.faults = faults.FaultSet()
         for spec in faults_:
             self.faults.add(spec)
@@ -84,12 +98,8 @@ class App:
 
     def route(self, method, path):
         """(cloud, operation, params); operation None = no such API, "method" = wrong method."""
-        if path.startswith("/v1/"):
-            found = huawei.match(method, path)
-            cloud = "huawei"
-        else:
-            found = tencent.match(method, path)
-            cloud = "tencent"
+        cloud = cloud_of(path)
+        found = CLOUDS[cloud].match(method, path)
         if found is None:
             return cloud, None, None
         return cloud, found[0], found[1]
@@ -97,7 +107,7 @@ class App:
     def serve(self, req, fired_sleep):
         """One cloud request -> (Response, fired faults)."""
         cloud, op, params = self.route(req.method, req.path)
-        req.request_id = huawei_request_id() if cloud == "huawei" else tencent.request_id()
+        req.request_id = tencent.request_id() if cloud == "tencent" else huawei_request_id()
         if op is None or op == "method":
             self.counters.add("unknown")
             return self._no_route(cloud, op, req), {}
@@ -111,12 +121,10 @@ class App:
                 return None, fired  # stopping: drop the connection
         if "error" in fired:
             status = int(fired["error"]["status"])
-            mod = huawei if cloud == "huawei" else tencent
-            return mod.server_error(status, req.request_id), fired
+            return CLOUDS[cloud].server_error(status, req.request_id), fired
         if "throttle" in fired:
             spec = fired["throttle"]
-            mod = huawei if cloud == "huawei" else tencent
-            return mod.throttled(int(spec["status"]), spec["retry_after"], req.request_id), fired
+            return CLOUDS[cloud].throttled(int(spec["status"]), spec["retry_after"], req.request_id), fired
         now = time.time() + (fired["skew"]["seconds"] if "skew" in fired else 0)
         denied = self._authenticate(cloud, req, now)
         if denied is not None:
@@ -127,10 +135,11 @@ class App:
             return huawei.error(400, "MSS.00010009", "urlTenantId is not equal tokenTenantId",
                                 req.request_id), fired
         req.duplicate = fired.get("duplicate")
-        handlers = huawei.HANDLERS if cloud == "huawei" else tencent.HANDLERS
-        return handlers[op](self, req), fired
+        return CLOUDS[cloud].HANDLERS[op](self, req), fired
 
     def _no_route(self, cloud, op, req):
+        if cloud == "iam":
+            return iam.no_route(op, req.request_id)
         if cloud == "huawei":
             if op == "method":
                 return huawei.error(400, "MSS.00010004", "SR.method not allowed", req.request_id)
@@ -142,9 +151,11 @@ class App:
         return tencent.error(404, "ResourceNotFound", "The requested resource does not exist", req.request_id)
 
     def _authenticate(self, cloud, req, now):
+        if cloud == "iam":
+            return None  # the password in the body is the credential; iam.issue_token checks it
         if cloud == "huawei":
             failure = auth.verify_huawei(req.method, req.path, req.raw_query, req.headers, req.body,
-                                         self.huawei, now)
+                                         self.huawei, now, token_state=self._token_state)
             if failure:
                 return huawei.gateway_error(failure.status, failure.code, failure.message, req.request_id)
             return None
@@ -156,6 +167,10 @@ class App:
         if failure:
             return tencent.error(failure.status, failure.code, failure.message, req.request_id)
         return None
+
+    def _token_state(self, token):
+        # Issued tokens expire on the virtual clock; `now` in _authenticate is the auth (wall) clock.
+        return self.tokens.state(token, self.clock.now_ms())
 
     # --- body faults ----------------------------------------------------------------------
 
@@ -207,7 +222,8 @@ class App:
             "huawei": {
                 "ak": self.huawei["ak"], "project_id": self.huawei["project_id"], "region": self.huawei["region"],
                 "token_configured": bool(self.huawei["token"]),
-                "endpoint": self.url, "paths": "/v1/{project_id}/...",
+                "iam_domain": self.huawei["iam_domain"], "iam_user": self.huawei["iam_user"],
+                "iam_endpoint": self.url, "endpoint": self.url, "paths": "/v1/{project_id}/...",
             },
             "tencent": {
                 "secret_id": self.tencent["secret_id"], "bucket": self.tencent["bucket"],
@@ -266,6 +282,8 @@ class App:
                 seconds = float(_require(payload, "seconds"))
                 now = self.store.advance(seconds)
                 return 200, {"now": rfc3339(now), "now_ms": now}
+            if name == "iam" and parts[1:] == ["expire"] and method == "POST":
+                return 200, {"expired": self.tokens.expire_all(self.clock.now_ms())}
             if name == "short-jobs" and method == "GET":
                 return 200, {"short_job_ids": self.store.short_job_ids()}
             if name == "jobs" and method == "GET":
@@ -327,6 +345,7 @@ CONTROL_HELP = [
     "POST   /_fakecloud/faults                     add one (or a list)",
     "DELETE /_fakecloud/faults                     clear them",
     "POST   /_fakecloud/advance                    {\"seconds\": N}: move the virtual clock",
+    "POST   /_fakecloud/iam/expire                 expire every issued IAM token now",
     "GET    /_fakecloud/jobs/<kind>                 every visible job: id, name, state",
     "GET    /_fakecloud/jobs/<kind>/<job_id>        a job's schedule and next transition",
     "POST   /_fakecloud/jobs                       {\"kind\": ..., fields..., \"state\" | \"schedule\"}: add a job",
@@ -392,9 +411,9 @@ class Handler(BaseHTTPRequestHandler):
             resp, fired = app.serve(req, app.stopping.wait)
         except Exception:  # noqa: BLE001 - a bug in fakecloud answers like the vendor's 500
             traceback.print_exc()
-            mod = huawei if path.startswith("/v1/") else tencent
-            rid = req.request_id or (huawei_request_id() if mod is huawei else tencent.request_id())
-            resp, fired = mod.server_error(500, rid), {}
+            cloud = cloud_of(path)
+            rid = req.request_id or (tencent.request_id() if cloud == "tencent" else huawei_request_id())
+            resp, fired = CLOUDS[cloud].server_error(500, rid), {}
         if resp is None:
             self.close_connection = True
             return

@@ -4,9 +4,11 @@
 
     with FakeCloudServer(jobs=50, seed=1, speed=0) as fc:
         fc.url                      # http://127.0.0.1:<free port>
-        fc.huawei                   # {"ak", "sk", "project_id", "token", "region"}
+        fc.huawei                   # {"ak", "sk", "project_id", "token", "region",
+                                    #  "iam_domain", "iam_user", "iam_password"}
         fc.tencent                  # {"secret_id", "secret_key", "bucket", "queue_id", "region", "token"}
         fc.advance(3600)            # move the virtual clock; returns the new time (epoch ms)
+        fc.expire_tokens()          # every issued IAM token expires now; returns how many did
         fc.set_fault("error", op="avatar.list", after=2, count=1, status=503)   # page 3 fails
         fc.clear_faults()
         fc.counters()               # {"avatar.list": 3, ..., "auth_failures": 0}
@@ -58,6 +60,10 @@ class _Control:
 
     def advance(self, seconds):
         return self._ok("POST", "/_fakecloud/advance", {"seconds": seconds})["now_ms"]
+
+    def expire_tokens(self):
+        """Expire every IAM token issued so far (a client's refresh-on-401 path); returns the count."""
+        return self._ok("POST", "/_fakecloud/iam/expire")["expired"]
 
     def set_fault(self, kind=None, **params):
         """set_fault("error", op="avatar.list", count=1, status=503) or set_fault({...})."""
@@ -183,7 +189,9 @@ class FakeCloudProcess(_Control):
         state = self.state()
         hw, tc = state["huawei"], state["tencent"]
         self.huawei = {"ak": hw["ak"], "sk": self._secret("huawei_sk"), "project_id": hw["project_id"],
-                       "token": self._secret("huawei_token"), "region": hw["region"]}
+                       "token": self._secret("huawei_token"), "region": hw["region"],
+                       "iam_domain": hw["iam_domain"], "iam_user": hw["iam_user"],
+                       "iam_password": self._secret("huawei_iam_password")}
         self.tencent = {"secret_id": tc["secret_id"], "secret_key": self._secret("tencent_secret_key"),
                         "bucket": tc["bucket"], "queue_id": tc["queue_id"], "region": tc["region"],
                         "token": self._secret("tencent_token")}

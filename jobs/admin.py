@@ -65,6 +65,8 @@ class CloudAccountAdmin(admin.ModelAdmin):
         (_("Tencent Cloud CI"), {"fields": ["bucket", "queue_id", "list_path"]}),
         (_("Credentials (write-only)"), {
             "fields": ["access_key_id", "secret_key", "clear_secret_key", "token", "clear_token"]}),  # fmt: skip
+        (_("Huawei IAM user (token auth, instead of AK/SK)"), {
+            "fields": ["iam_domain", "iam_user", "iam_password", "clear_iam_password", "iam_endpoint"]}),  # fmt: skip
         (_("Sync"), {"fields": ["kinds", "sync_interval", "active_sync_interval"]}),
         (_("Status"), {"fields": readonly_fields}),
     ]
@@ -76,6 +78,8 @@ class CloudAccountAdmin(admin.ModelAdmin):
             hidden.add("clear_secret_key")
         if not (obj and obj.has_token):
             hidden.add("clear_token")
+        if not (obj and obj.has_iam_password):
+            hidden.add("clear_iam_password")
         fieldsets = []
         for title, opts in self.fieldsets:
             if obj is None and opts["fields"] is self.readonly_fields:
@@ -85,7 +89,9 @@ class CloudAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("secret"))
     def secret_state(self, obj):
-        return _("set") if obj.has_secret_key else _("not set")
+        if obj.has_secret_key:
+            return _("set")
+        return _("IAM user") if obj.uses_iam else _("not set")
 
     @admin.display(description=_("last error"))
     def short_error(self, obj):

@@ -18,6 +18,8 @@ _ERROR_FIELDS = (
     ("project id", "project_id"),
     ("bucket", "bucket"),
     ("queue", "queue_id"),
+    ("iam endpoint", "iam_endpoint"),
+    ("iam user", "iam_user"),
     ("endpoint", "endpoint"),
     ("region", "region"),
     ("access key", "access_key_id"),
@@ -55,28 +57,30 @@ def region_pattern(provider: str):
         return None
 
 
+def _override_url(label, model_field):
+    return forms.URLField(
+        label=label, required=False, assume_scheme="https",
+        help_text=CloudAccount._meta.get_field(model_field).help_text,
+    )  # fmt: skip
+
+
+def _secret(label, help_text=""):
+    """Typed in, never rendered back; a password keeps its spaces, keys and tokens do not."""
+    return forms.CharField(
+        label=label, required=False, strip=False, help_text=help_text,
+        widget=forms.PasswordInput(render_value=False, attrs=SECRET_WIDGET_ATTRS),
+    )  # fmt: skip
+
+
 class CloudAccountForm(forms.ModelForm):
-    endpoint = forms.URLField(
-        label=_("endpoint override"),
-        required=False,
-        assume_scheme="https",
-        help_text=CloudAccount._meta.get_field("endpoint").help_text,
-    )
-    secret_key = forms.CharField(
-        label=_("secret key"),
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs=SECRET_WIDGET_ATTRS),
-    )
+    endpoint = _override_url(_("endpoint override"), "endpoint")
+    secret_key = _secret(_("secret key"))
     clear_secret_key = forms.BooleanField(label=_("clear the stored secret key"), required=False)
-    token = forms.CharField(
-        label=_("token"),
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs=SECRET_WIDGET_ATTRS),
-        help_text=_("Huawei X-Auth-Token, or a Tencent temporary-credential session token. Optional."),
-    )
+    token = _secret(_("token"), _("Huawei X-Auth-Token, or a Tencent temporary-credential session token. Optional."))
     clear_token = forms.BooleanField(label=_("clear the stored token"), required=False)
+    iam_endpoint = _override_url(_("IAM endpoint override"), "iam_endpoint")
+    iam_password = _secret(_("IAM user password"))
+    clear_iam_password = forms.BooleanField(label=_("clear the stored IAM password"), required=False)
     kinds = forms.MultipleChoiceField(
         label=_("job kinds to sync"),
         choices=Kind.choices,
@@ -89,8 +93,9 @@ class CloudAccountForm(forms.ModelForm):
         model = CloudAccount
         fields = [
             "name", "provider", "region", "endpoint", "project_id", "bucket", "queue_id", "list_path",
-            "access_key_id", "secret_key", "clear_secret_key", "token", "clear_token", "kinds", "enabled",
-            "sync_interval", "active_sync_interval",
+            "access_key_id", "secret_key", "clear_secret_key", "token", "clear_token", "iam_domain", "iam_user",
+            "iam_password", "clear_iam_password", "iam_endpoint", "kinds", "enabled", "sync_interval",
+            "active_sync_interval",
         ]  # fmt: skip
 
     def __init__(self, *args, **kwargs):
@@ -106,12 +111,25 @@ class CloudAccountForm(forms.ModelForm):
             _("Currently set. Leave blank to keep it.") if has_token else _("Not set."),
             self.fields["token"].help_text,
         )
+        has_iam_password = bool(self.instance.pk and self.instance.has_iam_password)
+        self.fields["iam_password"].help_text = "{} {}".format(
+            _("Currently set. Leave blank to keep it.") if has_iam_password else _("Not set."),
+            _("Huawei without AK/SK: the dashboard gets a 24-hour token from IAM with this user and renews it."),
+        )
+        if not has_iam_password:
+            del self.fields["clear_iam_password"]
         if not has_secret:
             del self.fields["clear_secret_key"]
         if not has_token:
             del self.fields["clear_token"]
         self.fields["sync_interval"].min_value = 30
         self.fields["active_sync_interval"].min_value = 15
+
+    def clean_secret_key(self):
+        return self.cleaned_data["secret_key"].strip()
+
+    def clean_token(self):
+        return self.cleaned_data["token"].strip()
 
     def clean_kinds(self):
         return list(self.cleaned_data.get("kinds") or [])
@@ -147,8 +165,17 @@ class CloudAccountForm(forms.ModelForm):
                 self.add_error("queue_id", _("Tencent accounts need a queue id."))
         keeps_secret = self.instance.pk and self.instance.has_secret_key and not data.get("clear_secret_key")
         keeps_token = self.instance.pk and self.instance.has_token and not data.get("clear_token")
-        if not (data.get("secret_key") or keeps_secret or data.get("token") or keeps_token):
-            self.add_error("secret_key", _("Give a secret key (or a token)."))
+        has_iam = self._has_iam_password(data)
+        if has_iam and provider != Provider.HUAWEI:
+            self.add_error("iam_user", _("Only Huawei accounts authenticate with an IAM user."))
+        if has_iam or data.get("iam_user") or data.get("iam_domain"):
+            for name in ("iam_domain", "iam_user"):
+                if not data.get(name):
+                    self.add_error(name, _("Needed for an IAM user (with its account name, user name and password)."))
+            if not has_iam:
+                self.add_error("iam_password", _("Give the IAM user's password."))
+        if not (data.get("secret_key") or keeps_secret or data.get("token") or keeps_token or has_iam):
+            self.add_error("secret_key", _("Give a secret key (or an IAM user, or a token)."))
         if data.get("secret_key") and not data.get("access_key_id"):
             self.add_error("access_key_id", _("A secret key needs its access key id."))
         if not self.errors:
@@ -156,9 +183,9 @@ class CloudAccountForm(forms.ModelForm):
         return data
 
     def _check_with_provider(self, data):
-        probe = CloudAccount(**{name: data.get(name) for name in (
+        probe = CloudAccount(**{name: data.get(name) or "" for name in (
             "name", "provider", "region", "endpoint", "project_id", "bucket", "queue_id", "list_path",
-            "access_key_id")})  # fmt: skip
+            "access_key_id", "iam_domain", "iam_user", "iam_endpoint")})  # fmt: skip
         probe.list_path = probe.list_path or "/ai_jobs"
         # The real secret is not needed to validate the settings, only its presence.
         has_secret = data.get("secret_key") or (
@@ -167,6 +194,7 @@ class CloudAccountForm(forms.ModelForm):
         has_token = data.get("token") or (self.instance.pk and self.instance.has_token and not data.get("clear_token"))
         probe.set_secret_key("x" * 32 if has_secret else "")
         probe.set_token("x" * 32 if has_token else "")
+        probe.set_iam_password("x" * 32 if self._has_iam_password(data) else "")
         problem = provider_config_error(probe)
         pattern = region_pattern(probe.provider)
         if pattern is not None and not pattern.match(probe.region or ""):
@@ -174,6 +202,10 @@ class CloudAccountForm(forms.ModelForm):
         if problem:
             field, message = problem
             self.add_error(field if field in self.fields else None, message)
+
+    def _has_iam_password(self, data) -> bool:
+        kept = self.instance.pk and self.instance.has_iam_password and not data.get("clear_iam_password")
+        return bool(data.get("iam_password") or kept)
 
     def save(self, commit=True):
         account = super().save(commit=False)
@@ -186,6 +218,13 @@ class CloudAccountForm(forms.ModelForm):
             account.set_token("")
         if data.get("token"):
             account.set_token(data["token"])
+        if data.get("clear_iam_password"):
+            account.set_iam_password("")
+        if data.get("iam_password"):
+            account.set_iam_password(data["iam_password"])
+        elif self.instance.pk and {"iam_domain", "iam_user", "iam_endpoint", "project_id"} & set(self.changed_data):
+            # A token of another user or project must not be sent on: fetch a new one.
+            account.store_iam_token("", None)
         account.kinds = data.get("kinds") or []
         if commit:
             account.save()

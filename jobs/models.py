@@ -72,6 +72,21 @@ class CloudAccount(models.Model):
     secret_key_encrypted = models.TextField(blank=True, editable=False)
     # Huawei X-Auth-Token, or a Tencent temporary-credential session token.
     token_encrypted = models.TextField(blank=True, editable=False)
+    # Huawei IAM user (token auth without AK/SK): the provider gets a project-scoped token from
+    # IAM with these and keeps it here (encrypted) until shortly before it expires.
+    iam_domain = models.CharField(_("IAM account (domain) name"), max_length=64, blank=True)
+    iam_user = models.CharField(_("IAM user name"), max_length=64, blank=True)
+    iam_password_encrypted = models.TextField(blank=True, editable=False)
+    iam_endpoint = models.URLField(
+        _("IAM endpoint override"),
+        blank=True,
+        help_text=_(
+            "Leave empty for the region's IAM (https://iam.cn-north-4.myhuaweicloud.com for cn-north-4); "
+            "set it for fakecloud or a proxy."
+        ),
+    )
+    iam_token_encrypted = models.TextField(blank=True, editable=False)
+    iam_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     kinds = models.JSONField(_("job kinds to sync"), default=list, blank=True)
     enabled = models.BooleanField(_("enabled"), default=True)
@@ -119,6 +134,39 @@ class CloudAccount(models.Model):
 
     def get_token(self):
         return crypto.decrypt(self.token_encrypted) if self.token_encrypted else ""
+
+    def set_iam_password(self, value):
+        """A new (or no) password also drops the token fetched with the old one."""
+        self.iam_password_encrypted = crypto.encrypt(value) if value else ""
+        self.iam_token_encrypted = ""
+        self.iam_token_expires_at = None
+
+    def get_iam_password(self):
+        return crypto.decrypt(self.iam_password_encrypted) if self.iam_password_encrypted else ""
+
+    def get_iam_token(self):
+        """(token, expiry) fetched earlier, or ("", None)."""
+        if not self.iam_token_encrypted:
+            return "", None
+        return crypto.decrypt(self.iam_token_encrypted), self.iam_token_expires_at
+
+    def store_iam_token(self, token, expires_at):
+        """Keep a fetched token (one UPDATE of these two columns: a sync must not overwrite
+        settings someone changed in the admin meanwhile)."""
+        self.iam_token_encrypted = crypto.encrypt(token) if token else ""
+        self.iam_token_expires_at = expires_at if token else None
+        if self.pk:
+            type(self).objects.filter(pk=self.pk).update(
+                iam_token_encrypted=self.iam_token_encrypted, iam_token_expires_at=self.iam_token_expires_at
+            )
+
+    @property
+    def has_iam_password(self):
+        return bool(self.iam_password_encrypted)
+
+    @property
+    def uses_iam(self):
+        return bool(self.iam_user and self.iam_password_encrypted)
 
     @property
     def has_secret_key(self):

@@ -249,7 +249,8 @@ def _redact(text: str, account: CloudAccount) -> str:
 
 def _secrets_of(account):
     out = []
-    for getter in (account.get_secret_key, account.get_token):
+    for getter in (account.get_secret_key, account.get_token, account.get_iam_password,
+                   lambda: account.get_iam_token()[0]):  # fmt: skip
         try:
             out.append(getter())
         except Exception:  # undecryptable secrets cannot leak either
@@ -1268,6 +1269,7 @@ def sync_account(account: CloudAccount, kinds=None, trigger="schedule", runs=Non
             _run_kind(account, run.kind, provider, run, owner, budget)
             if getattr(run, "auth_failed", False):
                 auth_error = AuthError(run.error_message, code=run.error_code, request_id=run.request_id)
+        provider.save_state()
         _update_account(account, runs)
         return runs
     finally:

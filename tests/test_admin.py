@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -219,3 +221,49 @@ def test_it_tests_a_real_connection_with_one_signed_call(admin_client, fakecloud
     calls = sum(v for k, v in counters.items() if "." in k and not k.endswith("auth_failures"))
     assert calls == 1 and counters["auth_failures"] == 0
     assert fakecloud.huawei["sk"] not in html
+
+
+IAM_PASSWORD = "Iam-Passw0rd-Very-Secret"
+
+
+def iam_post(**overrides):
+    iam = {"access_key_id": "", "secret_key": "", "iam_domain": "ops-domain", "iam_user": "ops-bot",
+           "iam_password": IAM_PASSWORD}  # fmt: skip
+    return huawei_post(**{**iam, **overrides})
+
+
+def test_a_huawei_account_can_use_an_iam_user_whose_password_is_write_only(admin_client):
+    response = admin_client.post(ADD_URL, iam_post())
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    account = CloudAccount.objects.get(name="hw-new")
+    assert (account.iam_domain, account.iam_user, account.get_iam_password()) == ("ops-domain", "ops-bot", IAM_PASSWORD)
+    assert IAM_PASSWORD not in account.iam_password_encrypted and not account.has_secret_key
+
+    html = admin_client.get(change_url(account)).content.decode()
+    assert IAM_PASSWORD not in html and account.iam_password_encrypted not in html
+    assert 'name="clear_iam_password"' in html and "IAM user" in html
+
+    account.store_iam_token("MIItoken-of-the-old-user", timezone.now() + timedelta(hours=20))
+    response = admin_client.post(change_url(account), iam_post(name="hw-new", iam_password="", iam_user="other"))
+    assert response.status_code == 302
+    account.refresh_from_db()
+    # The password is kept, the token fetched for the previous user is not.
+    assert account.get_iam_password() == IAM_PASSWORD and account.get_iam_token() == ("", None)
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"iam_password": ""}, "iam_password"),
+        ({"iam_domain": ""}, "iam_domain"),
+        ({"iam_endpoint": "ftp://iam.example.com"}, "iam_endpoint"),
+        ({"iam_endpoint": "http://127.0.0.1:9/v3"}, "iam_endpoint"),
+    ],
+)
+def test_an_incomplete_iam_user_is_refused_on_its_field(admin_client, overrides, field):
+    response = admin_client.post(ADD_URL, iam_post(**overrides))
+
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert not CloudAccount.objects.filter(name="hw-new").exists()

@@ -1,10 +1,12 @@
 import io
+from datetime import timedelta
 
 import pytest
 from cryptography.fernet import Fernet
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from jobs.models import CloudAccount, Job
@@ -105,6 +107,9 @@ def test_it_rotates_credentials_to_the_first_key(settings, huawei_account):
     old = settings.CREDENTIALS_KEYS[0]
     new = Fernet.generate_key().decode()
     huawei_account.set_token("tok-123")
+    huawei_account.iam_user = "ops"
+    huawei_account.set_iam_password("iam-passw0rd")
+    huawei_account.store_iam_token("MIIcached", timezone.now() + timedelta(hours=20))
     huawei_account.save()
     settings.CREDENTIALS_KEYS = [new, old]
 
@@ -114,6 +119,7 @@ def test_it_rotates_credentials_to_the_first_key(settings, huawei_account):
     settings.CREDENTIALS_KEYS = [new]
     account = CloudAccount.objects.get(pk=huawei_account.pk)
     assert account.get_secret_key() == "sk-super-secret-value" and account.get_token() == "tok-123"
+    assert account.get_iam_password() == "iam-passw0rd" and account.get_iam_token()[0] == "MIIcached"
 
 
 def test_it_changes_nothing_when_a_secret_cannot_be_decrypted(settings, huawei_account):

@@ -1,5 +1,7 @@
 """Cloud provider clients. ``get_provider(account)`` is the only Django-aware function here."""
 
+import threading
+
 from jobs.providers.base import ConfigError, Provider
 
 
@@ -33,12 +35,16 @@ def get_provider(account, **http_options) -> Provider:
     try:
         secret_key = account.get_secret_key()
         token = account.get_token()
+        iam_password = account.get_iam_password() if account.provider == "huawei" else ""
     except CredentialError as exc:
         raise ConfigError(str(exc)) from None
 
     if account.provider == "huawei":
-        from jobs.providers.huawei import HuaweiProvider
+        from jobs.providers.huawei import HuaweiProvider, IamPassword
 
+        iam = None
+        if account.iam_user or iam_password:
+            iam = IamPassword(account.iam_domain, account.iam_user, iam_password, account.iam_endpoint)
         return HuaweiProvider(
             region=account.region,
             project_id=account.project_id,
@@ -46,6 +52,8 @@ def get_provider(account, **http_options) -> Provider:
             secret_key=secret_key,
             token=token,
             endpoint=account.endpoint,
+            iam=iam,
+            token_store=_AccountTokenStore(account) if iam else None,
             fetch_ahead=_fetch_ahead(),
             http_options=options,
         )
@@ -64,3 +72,35 @@ def get_provider(account, **http_options) -> Provider:
             http_options=options,
         )
     raise ConfigError(f"unknown provider {account.provider!r}")
+
+
+class _AccountTokenStore:
+    """A Huawei IAM token kept (encrypted) on the account row, shared by every worker.
+
+    A token fetched in a listing's helper thread waits in memory: Django's connections belong
+    to their thread, so it is written by ``flush()`` (HuaweiProvider.save_state) on the thread
+    that built the provider, which is where the sync runs."""
+
+    def __init__(self, account):
+        self.account = account
+        self.owner = threading.get_ident()
+        self.pending = None
+
+    def load(self):
+        from jobs.crypto import CredentialError
+
+        try:
+            return self.account.get_iam_token()
+        except CredentialError:  # e.g. CREDENTIALS_KEY rotated away: fetch a new one
+            return "", None
+
+    def save(self, token, expires_at):
+        self.pending = (token, expires_at)
+        if threading.get_ident() == self.owner:
+            self.flush()
+
+    def flush(self):
+        if self.pending is not None and threading.get_ident() == self.owner:
+            token, expires_at = self.pending
+            self.pending = None
+            self.account.store_iam_token(token, expires_at)

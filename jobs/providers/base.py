@@ -207,6 +207,10 @@ class Provider:
             if attempt.request_id:
                 self.last_request_id = attempt.request_id
 
+    def save_state(self) -> None:
+        """Persist what the client learnt that outlives it (a fetched auth token); called by
+        the sync on the thread that built the provider. Nothing by default."""
+
     def iter_pages(self, kind: str) -> Iterator[Page]:
         """Every page of the full listing of `kind`, in a stable order; guards against loops."""
         raise NotImplementedError

@@ -179,15 +179,17 @@ class HttpClient:
         sign: SignFn | None = None,
         parse_error: ErrorParser | None = None,
         operation: str = "",
+        retry: bool | None = None,
     ) -> Response:
         """Send with retries; return a 2xx response or raise a ProviderError subclass.
 
         ``url`` is sent byte for byte as given (requests does not re-quote it), because the
-        signature covers the exact query string.
+        signature covers the exact query string. ``retry`` overrides the method's default
+        (idempotent methods are retried; a POST only when the caller knows it is safe).
         """
         method = method.upper()
         operation = operation or f"{method} {urlsplit(url).path}"
-        retries_left = self.max_retries if method in RETRY_METHODS else 0
+        retries_left = self.max_retries if (method in RETRY_METHODS if retry is None else retry) else 0
         number = 0
         while True:
             number += 1

@@ -11,9 +11,11 @@ import hmac
 import json
 import math
 import re
+import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from urllib.parse import quote, unquote, urlsplit
@@ -280,6 +282,77 @@ def _path_id(job_id: str) -> str:
     return quote(job_id, safe="")
 
 
+# --------------------------------------------------------------------------------------------
+# IAM password tokens (§8): X-Auth-Token instead of AK/SK signing, fetched and refreshed here.
+# --------------------------------------------------------------------------------------------
+
+TOKEN_PATH = "/v3/auth/tokens"
+# A token lives 24 h; get a new one this long before it expires (a sync may run for a while).
+TOKEN_REFRESH_MARGIN = 3600
+
+
+@dataclass(frozen=True)
+class IamPassword:
+    """An IAM user that may get project-scoped tokens: its account (domain) name, user name and
+    password, and the IAM endpoint (empty: https://iam.<region>.myhuaweicloud.com)."""
+
+    domain: str
+    user: str
+    password: str = field(repr=False)
+    endpoint: str = ""
+
+
+class TokenStore:
+    """Where a fetched token is kept between syncs (jobs.providers.get_provider backs it with the
+    account row). The default keeps nothing: each provider fetches its own."""
+
+    def load(self) -> tuple[str, datetime | None]:
+        return "", None
+
+    def save(self, token: str, expires_at: datetime) -> None:
+        pass
+
+    def flush(self) -> None:
+        """Write what save() could not write from the thread it was called on."""
+
+
+def iam_endpoint_for(region: str, endpoint: str = "") -> str:
+    if endpoint:
+        try:
+            return validate_endpoint(endpoint)[0]
+        except ConfigError as exc:
+            raise ConfigError(f"IAM {exc}") from None
+    if not REGION_RE.match(region or ""):
+        raise ConfigError(f"invalid Huawei region {region!r} (expected e.g. cn-north-4)")
+    return f"https://iam.{region}.myhuaweicloud.com"
+
+
+def token_request_body(iam: IamPassword, project_id: str) -> bytes:
+    """KeystoneCreateUserTokenByPassword, scoped to the MetaStudio project."""
+    return orjson.dumps({"auth": {
+        "identity": {"methods": ["password"], "password": {
+            "user": {"name": iam.user, "password": iam.password, "domain": {"name": iam.domain}}}},
+        "scope": {"project": {"id": project_id}},
+    }})  # fmt: skip
+
+
+def parse_token_response(headers: Mapping, content: bytes, request_id: str = "") -> tuple[str, datetime]:
+    """(token, expires_at) from IAM's answer: the token is the X-Subject-Token header, the expiry
+    ``token.expires_at`` in the body (RFC 3339)."""
+    token = (headers.get("X-Subject-Token") or "").strip()
+    if not token:
+        raise ResponseError("IAM answered without an X-Subject-Token header", request_id=request_id)
+    try:
+        data = orjson.loads(content)
+        expires_at = parse_rfc3339(data["token"]["expires_at"])
+    except (ValueError, KeyError, TypeError, TimeFormatError) as exc:
+        raise ResponseError(f"IAM token response: no readable token.expires_at ({_short(exc)})",
+                            request_id=request_id) from None  # fmt: skip
+    if expires_at is None:
+        raise ResponseError("IAM token response: empty token.expires_at", request_id=request_id)
+    return token, expires_at
+
+
 class HuaweiProvider(Provider):
     kinds = (AVATAR_TRAINING, VOICE_TRAINING, VOICE_ASSESSMENT)
     listable_kinds = (AVATAR_TRAINING, VOICE_TRAINING)
@@ -293,6 +366,8 @@ class HuaweiProvider(Provider):
         secret_key: str = "",
         token: str = "",
         endpoint: str = "",
+        iam: IamPassword | None = None,
+        token_store: TokenStore | None = None,
         page_size: int = PAGE_SIZE,
         fetch_ahead: int = FETCH_AHEAD,
         http_options: dict | None = None,
@@ -309,11 +384,22 @@ class HuaweiProvider(Provider):
         self._token = token
         if secret_key and not access_key_id:
             raise ConfigError("Huawei account has a secret key but no access key id")
-        if not secret_key and not token:
-            raise ConfigError("Huawei account needs an access key id + secret key, or a token")
+        # AK/SK signing first; else an IAM user's fetched token; else the token given as it is.
+        self._iam = iam if iam is not None and not secret_key else None
+        if self._iam is not None:
+            if not (iam.domain and iam.user and iam.password):
+                raise ConfigError("Huawei IAM user needs an account (domain) name, a user name and a password")
+            self._iam_url = iam_endpoint_for(region, iam.endpoint) + TOKEN_PATH + "?nocatalog=true"
+        elif not secret_key and not token:
+            raise ConfigError("Huawei account needs an access key id + secret key, an IAM user, or a token")
+        self._token_store = token_store or TokenStore()
+        self._token_lock = threading.Lock()
+        self._iam_token, self._iam_expires, self._store_read = "", 0.0, False
+        self._fresh_token = ""  # the token this provider fetched itself
         self.page_size = max(1, min(PAGE_SIZE, page_size))
         options = dict(http_options or {})
-        options["secrets"] = [s for s in (secret_key, token, *options.get("secrets", ())) if s]
+        secrets = (secret_key, token, iam.password if iam else "", *options.get("secrets", ()))
+        options["secrets"] = [s for s in secrets if s]
         self.http = HttpClient(
             on_attempt=self._on_attempt, request_id_headers=("X-Request-Id",), **options
         )
@@ -328,6 +414,7 @@ class HuaweiProvider(Provider):
         params = {k: v for k, v in (params or {}).items() if v is not None}
         query = canonical_query(params)
         url = self.base_url + path + (f"?{query}" if query else "")
+        used = []
 
         def sign_attempt(headers: dict) -> dict:
             if self._secret_key:
@@ -340,14 +427,28 @@ class HuaweiProvider(Provider):
                     access_key=self.access_key_id, secret_key=self._secret_key,
                 )
                 headers.update(signed.headers)
+            elif self._iam is not None:
+                token = self._iam_token_now()
+                used.append(token)
+                headers["X-Auth-Token"] = token
             else:
                 headers["X-Auth-Token"] = self._token
             return headers
 
-        response = self.http.request(
-            "GET", url, headers={"Accept": "application/json"}, sign=sign_attempt,
-            parse_error=parse_error, operation=operation,
-        )
+        def send():
+            return self.http.request(
+                "GET", url, headers={"Accept": "application/json"}, sign=sign_attempt,
+                parse_error=parse_error, operation=operation,
+            )
+
+        try:
+            response = send()
+        except AuthError:
+            # A token kept from an earlier sync may have been revoked or expired early: get a
+            # new one and try once more. A fresh token refused again is a real auth error.
+            if not used or not self._forget_token(used[-1]):
+                raise
+            response = send()
         try:
             data = orjson.loads(response.content)  # invalid UTF-8 is a JSONDecodeError too
         except ValueError as exc:
@@ -361,6 +462,49 @@ class HuaweiProvider(Provider):
                 request_id=response.request_id, status=response.status,
             )
         return data, response.request_id
+
+    def _iam_token_now(self) -> str:
+        """The IAM token to send: the one in hand or the stored one while it has more than
+        TOKEN_REFRESH_MARGIN to live, else a new one from IAM (one fetch for all threads)."""
+        with self._token_lock:
+            if self._iam_token and self._iam_expires - time.time() > TOKEN_REFRESH_MARGIN:
+                return self._iam_token
+            if not self._store_read:
+                self._store_read = True
+                token, expires_at = self._token_store.load()
+                if token and expires_at is not None:
+                    self.http.redact.add(token)
+                    self._iam_token, self._iam_expires = token, expires_at.timestamp()
+                    if self._iam_expires - time.time() > TOKEN_REFRESH_MARGIN:
+                        return token
+            token, expires_at = self._fetch_token()
+            self._iam_token, self._iam_expires = token, expires_at.timestamp()
+            self._fresh_token = token
+            self._token_store.save(token, expires_at)
+            return token
+
+    def save_state(self) -> None:
+        self._token_store.flush()
+
+    def _forget_token(self, token: str) -> bool:
+        """Drop a refused token unless it was fetched by this provider; True if dropped."""
+        with self._token_lock:
+            if token == self._fresh_token:
+                return False
+            if token == self._iam_token:
+                self._iam_token, self._iam_expires = "", 0.0
+            return True
+
+    def _fetch_token(self) -> tuple[str, datetime]:
+        response = self.http.request(
+            "POST", self._iam_url,
+            headers={"Content-Type": "application/json;charset=utf8", "Accept": "application/json"},
+            body=token_request_body(self._iam, self.project_id), parse_error=parse_error,
+            operation="KeystoneCreateUserTokenByPassword", retry=True,  # a new token each time: safe
+        )  # fmt: skip
+        token, expires_at = parse_token_response(response.headers, response.content, response.request_id)
+        self.http.redact.add(token)
+        return token, expires_at
 
     def _project_path(self, tail: str) -> str:
         return f"/v1/{quote(self.project_id, safe='')}/{tail}"

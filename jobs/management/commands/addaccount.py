@@ -1,8 +1,9 @@
 """addaccount NAME --provider huawei|tencent [--region R] [--endpoint URL] [--project-id P]
 [--bucket B] [--queue-id Q] [--list-path /ai_jobs] [--access-key AK] [--kinds k1,k2]
+[--iam-user U --iam-domain D [--iam-endpoint URL]]
 
-The secret key is read from standard input (one line), never from the command line, so it
-stays out of shell history and `ps`. Validation is the admin form's (jobs.forms_admin).
+The secret key (with --iam-user: the IAM user's password) is read from standard input (one
+line), never from the command line, so it stays out of shell history and `ps`. Validation is the admin form's (jobs.forms_admin).
 """
 
 import getpass
@@ -30,19 +31,25 @@ class Command(BaseCommand):
         parser.add_argument("--queue-id", default="")
         parser.add_argument("--list-path", default="/ai_jobs", choices=["/ai_jobs", "/jobs"])
         parser.add_argument("--access-key", default="", help="access key id (AK / SecretId); not secret")
+        parser.add_argument("--iam-user", default="",
+                            help="Huawei IAM user instead of AK/SK: standard input then gives its password")  # fmt: skip
+        parser.add_argument("--iam-domain", default="", help="the IAM user's account (domain) name")
+        parser.add_argument("--iam-endpoint", default="", help="IAM override URL (default: iam.<region>)")
         parser.add_argument("--kinds", default="", help="comma-separated job kinds (default: all the provider offers)")
 
-    def read_secret(self, stdin):
+    def read_secret(self, stdin, prompt):
         if stdin.isatty():
-            return getpass.getpass("secret key: ")
+            return getpass.getpass(prompt)
         return stdin.readline().strip()
 
     def handle(self, *args, **opts):
         if CloudAccount.objects.filter(name=opts["name"]).exists():
             raise CommandError(f"an account named {opts['name']!r} exists; change it in the admin")
-        secret = self.read_secret(opts.get("stdin") or sys.stdin)
+        iam = bool(opts["iam_user"])
+        secret = self.read_secret(opts.get("stdin") or sys.stdin, "IAM password: " if iam else "secret key: ")
         if not secret:
-            raise CommandError("no secret key on standard input (give it as one line)")
+            what = "IAM password" if iam else "secret key"
+            raise CommandError(f"no {what} on standard input (give it as one line)")
         data = {
             "name": opts["name"],
             "provider": opts["provider"],
@@ -53,7 +60,11 @@ class Command(BaseCommand):
             "queue_id": opts["queue_id"],
             "list_path": opts["list_path"],
             "access_key_id": opts["access_key"],
-            "secret_key": secret,
+            "secret_key": "" if iam else secret,
+            "iam_user": opts["iam_user"],
+            "iam_domain": opts["iam_domain"],
+            "iam_endpoint": opts["iam_endpoint"],
+            "iam_password": secret if iam else "",
             "kinds": [k.strip() for k in opts["kinds"].split(",") if k.strip()],
             "enabled": True,
             "sync_interval": CloudAccount._meta.get_field("sync_interval").default,

@@ -9,6 +9,8 @@ from django.db import transaction
 from jobs import crypto
 from jobs.models import CloudAccount
 
+ENCRYPTED_FIELDS = ("secret_key_encrypted", "token_encrypted", "iam_password_encrypted", "iam_token_encrypted")
+
 
 class Command(BaseCommand):
     help = "Re-encrypt stored cloud credentials under the first CREDENTIALS_KEY."
@@ -18,7 +20,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             for account in CloudAccount.objects.select_for_update().order_by("pk"):
                 changed = []
-                for field in ("secret_key_encrypted", "token_encrypted"):
+                for field in ENCRYPTED_FIELDS:
                     token = getattr(account, field)
                     if not token:
                         continue
