@@ -37,6 +37,20 @@ def test_it_adds_an_account_with_the_secret_from_stdin():
     assert "the-secret-key" not in out and "added prod-bj" in out
 
 
+def test_it_adds_a_huawei_account_with_an_iam_user_whose_password_comes_from_stdin():
+    out = run("addaccount", "prod-iam", "--provider", "huawei", "--project-id", PROJECT, "--iam-domain", "dom",
+              "--iam-user", "ops", "--iam-endpoint", "http://127.0.0.1:8765", stdin="Iam Passw0rd with spaces \n")  # fmt: skip
+
+    account = CloudAccount.objects.get(name="prod-iam")
+    assert account.uses_iam and not account.has_secret_key
+    assert (account.iam_domain, account.iam_user, account.iam_endpoint) == ("dom", "ops", "http://127.0.0.1:8765")
+    assert account.get_iam_password() == "Iam Passw0rd with spaces"
+    assert "Passw0rd" not in out
+    with pytest.raises(CommandError, match="no IAM password"):
+        run("addaccount", "x", "--provider", "huawei", "--project-id", PROJECT, "--iam-domain", "dom",
+            "--iam-user", "ops", stdin="")  # fmt: skip
+
+
 def test_it_adds_a_tencent_account():
     run("addaccount", "ci-gz", "--provider", "tencent", "--region", "ap-guangzhou", "--bucket", "media-1250000000",
         "--queue-id", "p893bcda", "--list-path", "/jobs", "--access-key", "AKID1", stdin="sk\n")  # fmt: skip
