@@ -3,7 +3,8 @@
 Syncs N avatar jobs (default 100,000) from a fakecloud subprocess on loopback into a fresh
 database (SQLite in a temporary DATA_DIR, or PostgreSQL with --pg) and prints:
 
-- the full sync (listing phase; detail fetches budgeted to 0): seconds, jobs/s, API calls;
+- the full sync (listing phase; detail fetches budgeted to 0): seconds, jobs/s, API calls, and
+  with --pg on a local server the CPU its PostgreSQL backend spent (per row);
 - the listing alone (HTTP + parsing, no database), to show where the time goes;
 - the no-change resync, and its speed-up over the full sync;
 - the detail phase, separately (SYNC_DETAIL_BUDGET fetches);
@@ -74,6 +75,24 @@ def setup_django(args):
 
     call_command("migrate", verbosity=0)
     return dropper
+
+
+def backend_cpu_seconds():
+    """CPU seconds of this connection's PostgreSQL backend so far (a local server whose /proc we
+    can read), else None: shows how much of a sync the database server itself spends."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def make_account(fc, name):
@@ -161,14 +180,19 @@ def run(args):
         # 2. Full sync, listing phase (the detail phase is measured separately below).
         settings.SYNC_DETAIL_BUDGET = 0
         p = get_provider(account)
+        backend_before = backend_cpu_seconds()
         t = time.perf_counter()
         run_full = sync.sync_account_kind(account, "avatar_training", provider=p)
         t_full = time.perf_counter() - t
+        backend_after = backend_cpu_seconds()
         assert run_full.outcome == "succeeded", sync.run_reason(run_full)
         assert Job.objects.filter(account=account).count() == n == run_full.created
         rate = n / t_full
         print(f"  full sync:   {t_full:6.2f}s  {rate:8,.0f} jobs/s  {run_full.api_calls} API calls  "
               f"{run_full.pages} pages, {run_full.created:,} created")  # fmt: skip
+        if backend_before is not None and backend_after is not None:
+            spent = backend_after - backend_before
+            print(f"               of which the PostgreSQL server's CPU: {spent:.2f}s ({spent / n * 1e6:.0f} us per row)")
 
         # 3. No-change resync.
         p = get_provider(account)
