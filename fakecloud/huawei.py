@@ -373,16 +373,21 @@ def _page(rows, offset, limit, duplicate):
     return rows[offset: offset + limit]
 
 
-def avatar_list(app, req):
+def _list(app, req, kind, filters, item):
+    """A MetaStudio list page: filter, sort and page a snapshot; `item` renders each job."""
     try:
-        offset, limit, key, predicate, sort, reverse = _avatar_filters(req, app)
+        offset, limit, key, predicate, sort, reverse = filters()
     except BadParameter:
         return invalid(req.request_id)
-    snap = app.store.snapshot("avatar")
+    snap = app.store.snapshot(kind)
     rows = snap.select(key, predicate, sort, reverse)
     t = snap.t
-    jobs = [avatar_basic(app, job, si, t) for job, si in _page(rows, offset, limit, req.duplicate)]
+    jobs = [item(app, job, si, t) for job, si in _page(rows, offset, limit, req.duplicate)]
     return json_response(200, {"count": len(rows), "jobs": jobs}, req.request_id)
+
+
+def avatar_list(app, req):
+    return _list(app, req, "avatar", lambda: _avatar_filters(req, app), avatar_basic)
 
 
 def avatar_show(app, req):
@@ -489,15 +494,7 @@ def _voice_filters(req):
 
 
 def voice_list(app, req):
-    try:
-        offset, limit, key, predicate, sort, reverse = _voice_filters(req)
-    except BadParameter:
-        return invalid(req.request_id)
-    snap = app.store.snapshot("voice")
-    rows = snap.select(key, predicate, sort, reverse)
-    t = snap.t
-    jobs = [voice_item(app, job, si, t) for job, si in _page(rows, offset, limit, req.duplicate)]
-    return json_response(200, {"count": len(rows), "jobs": jobs}, req.request_id)
+    return _list(app, req, "voice", lambda: _voice_filters(req), voice_item)
 
 
 def voice_show(app, req):

@@ -224,7 +224,7 @@ class CloudAccountForm(forms.ModelForm):
             account.set_iam_password(data["iam_password"])
         elif self.instance.pk and {"iam_domain", "iam_user", "iam_endpoint", "project_id"} & set(self.changed_data):
             # A token of another user or project must not be sent on: fetch a new one.
-            account.store_iam_token("", None)
+            account.forget_iam_token()
         account.kinds = data.get("kinds") or []
         if commit:
             account.save()

@@ -138,6 +138,10 @@ class CloudAccount(models.Model):
     def set_iam_password(self, value):
         """A new (or no) password also drops the token fetched with the old one."""
         self.iam_password_encrypted = crypto.encrypt(value) if value else ""
+        self.forget_iam_token()
+
+    def forget_iam_token(self):
+        """Drop the kept token (saved with the account): the next call fetches a new one."""
         self.iam_token_encrypted = ""
         self.iam_token_expires_at = None
 

@@ -192,20 +192,14 @@ def _fingerprints(entries) -> list[tuple[bytes, str]]:
     unchanged job. Listed payloads came from a JSON or XML parser (string keys, JSON values
     only), so the plain orjson call serves them; anything else takes _fingerprint."""
     out = []
-    dumps, digests = orjson.dumps, {}
     for entry in entries:
         if type(entry) is Listed and type(entry.payload) is dict:
-            base = digests.get(entry.kind)
-            if base is None:
-                base = digests[entry.kind] = _listed_digest(entry.kind)
             try:
-                data = dumps(entry.payload)
+                data = orjson.dumps(entry.payload)
             except TypeError:
                 out.append(_fingerprint(entry))
                 continue
-            digest = base.copy()
-            digest.update(data)
-            out.append((data, digest.hexdigest()))
+            out.append((data, listed_fingerprint(entry.kind, data)))
         else:
             out.append(_fingerprint(entry))
     return out
