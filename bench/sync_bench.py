@@ -159,6 +159,8 @@ def run(args):
 
     from fakecloud.testing import FakeCloudProcess
     from jobs import sync
+    from jobs.sync.details import fetch_details
+    from jobs.sync.kind import KindSync
     from jobs.models import Job
     from jobs.providers import get_provider
 
@@ -207,9 +209,9 @@ def run(args):
         # 4. The detail phase, on its own budget.
         settings.SYNC_DETAIL_BUDGET = args.detail_budget
         p = get_provider(account)
-        ks = sync._KindSync(account, "avatar_training", p, run_re)
+        ks = KindSync(account, "avatar_training", p, run_re)
         t = time.perf_counter()
-        ks.fetch_details(args.detail_budget)
+        fetch_details(ks, args.detail_budget)
         t_detail = time.perf_counter() - t
         print(f"  detail phase: {ks.counters.details_fetched} details, {ks.counters.events_created:,} events "
               f"in {t_detail:.2f}s ({p.api_calls} API calls; the rest wait for later runs)")  # fmt: skip

@@ -1,6 +1,7 @@
 """Signature verification, written from the vendor documents (never from a client's code).
 
-Huawei APIG "SDK-HMAC-SHA256" (reference notes §7) and COS "q-sign" HMAC-SHA1 (CI notes §6).
+Huawei APIG "SDK-HMAC-SHA256" (docs/vendors/huawei-metastudio.md §7) and COS "q-sign" HMAC-SHA1
+(docs/vendors/tencent-ci.md §6).
 Both verifiers rebuild the canonical request from what was received and take `now` (epoch
 seconds) as an argument, so the reference test vectors can be checked at their own dates.
 Each returns None when the request is authentic, else an AuthError carrying the vendor's

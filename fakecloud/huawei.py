@@ -1,8 +1,9 @@
 """Huawei Cloud MetaStudio: avatar and voice training jobs, op-logs, audit results, short jobs.
 
-Paths, parameters, bodies and error codes follow the vendor pages in shared/seeds and the
-reference notes (§2–§5, §10–§11). Times are in each API's own format: RFC 3339 strings for
-avatar jobs and their logs, epoch milliseconds for voice jobs, short jobs, op-logs and audits.
+Paths, parameters, bodies and error codes follow the vendor pages (copies in tests/data/seeds/)
+and docs/vendors/huawei-metastudio.md (§2–§5, §10–§11). Times are in each API's own format:
+RFC 3339 strings for avatar jobs and their logs, epoch milliseconds for voice jobs, short jobs,
+op-logs and audits.
 """
 
 import hashlib

@@ -1,4 +1,5 @@
-"""Huawei Cloud IAM: project-scoped tokens from a user name and password (reference notes §8).
+"""Huawei Cloud IAM: project-scoped tokens from a user name and password
+(docs/vendors/huawei-metastudio.md §8).
 
 `POST /v3/auth/tokens` answers 201 with the token in the `X-Subject-Token` header; MetaStudio
 then accepts it as `X-Auth-Token` instead of an AK/SK signature. A token lives 24 hours on the

@@ -4,6 +4,8 @@ DescribeMediaJobs (list, NextToken paging), DescribeAIJob (`/ai_jobs/<id>`, seve
 `/jobs/<id,id>`), CreateAIJobs / CreateJob (submit). Bodies are well-formed XML (unlike the
 seed page's `<Tag>Translation<Tag>`); errors are `<Error>` with Code, Message, RequestId and
 TraceId and no Resource, as CI documents. Times are `+0800` strings, `-` or empty when unset.
+Wire facts: docs/vendors/tencent-ci.md (§2 list and paging, §3 JobsDetail, §4 NonExistJobIds,
+§9 times, §10 XML, §12 errors).
 """
 
 import base64

@@ -11,9 +11,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from jobs import sync
+from jobs import sync, tasks
 from jobs.forms_admin import CloudAccountForm
 from jobs.models import Assessment, AssessmentMetric, CloudAccount, Job, JobEvent, SyncRun
+from jobs.providers import get_provider
+from jobs.providers.base import ProviderError
 
 CAPPED_COUNT = 1000
 # Test connection makes one signed call per account; a handful at a time is plenty.
@@ -45,7 +47,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 def _safe_error(exc, account) -> str:
-    return sync._error_fields(exc, account)["error_message"]
+    return sync.error_fields(exc, account)["error_message"]
 
 
 @admin.register(CloudAccount)
@@ -106,9 +108,6 @@ class CloudAccountAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Test connection (one signed call)"), permissions=["change"])
     def test_connection(self, request, queryset):
-        from jobs.providers import get_provider
-        from jobs.providers.base import ProviderError
-
         accounts = list(queryset[: MAX_CONNECTION_TESTS + 1])
         if len(accounts) > MAX_CONNECTION_TESTS:
             self.message_user(
@@ -129,7 +128,7 @@ class CloudAccountAdmin(admin.ModelAdmin):
             else:
                 self.message_user(
                     request, _("%(name)s: connection works (%(summary)s)") % {
-                        "name": account.name, "summary": sync._redact(str(summary), account)},  # fmt: skip
+                        "name": account.name, "summary": sync.redact(str(summary), account)},  # fmt: skip
                     messages.SUCCESS,
                 )
 
@@ -137,7 +136,7 @@ class CloudAccountAdmin(admin.ModelAdmin):
     def sync_now(self, request, queryset):
         queued = 0
         for account in queryset:
-            queued += len(sync.start_manual_sync(account))
+            queued += len(tasks.start_manual_sync(account))
         self.message_user(
             request,
             ngettext("%d sync run queued.", "%d sync runs queued.", queued) % queued,

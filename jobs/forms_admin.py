@@ -10,6 +10,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from jobs.models import PROVIDER_KINDS, CloudAccount, Kind, Provider
+from jobs.providers import get_provider, region_pattern
+from jobs.providers.base import ProviderError
 
 SECRET_WIDGET_ATTRS = {"autocomplete": "new-password", "spellcheck": "false"}
 
@@ -29,9 +31,6 @@ _ERROR_FIELDS = (
 
 def provider_config_error(account: CloudAccount):
     """Build the account's provider client offline; return (field or None, message) on failure."""
-    from jobs.providers import get_provider
-    from jobs.providers.base import ProviderError
-
     try:
         get_provider(account)
     except ProviderError as exc:
@@ -45,16 +44,6 @@ def provider_config_error(account: CloudAccount):
         if needle in lowered:
             return field, message
     return None, message
-
-
-def region_pattern(provider: str):
-    """The provider module's region pattern (checked even when an endpoint override is set)."""
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(f"jobs.providers.{provider}"), "REGION_RE", None)
-    except ImportError:
-        return None
 
 
 def _override_url(label, model_field):

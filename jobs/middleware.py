@@ -2,6 +2,8 @@ import zoneinfo
 
 from django.utils import timezone
 
+from jobs.models import UserPreference
+
 SESSION_KEY = "tz"
 
 
@@ -22,8 +24,6 @@ class UserTimezoneMiddleware:
             tzname = session.get(SESSION_KEY)
             user = getattr(request, "user", None)
             if tzname is None and user is not None and user.is_authenticated:
-                from jobs.models import UserPreference
-
                 pref = UserPreference.objects.filter(user=user).only("time_zone").first()
                 tzname = pref.time_zone if pref else ""
                 session[SESSION_KEY] = tzname

@@ -4,10 +4,14 @@
   the PeriodicTask row is created by migration jobs/0003 and editable in the admin).
 - ``sync_account(account_id, kinds=None, trigger="schedule", run_ids=None)``.
 - ``refresh_job(job_id, run_id=None)``.
-Enqueue after commit: ``jobs.sync.start_manual_sync`` / ``start_job_refresh`` do it for views.
+
+Views and the admin enqueue through ``start_manual_sync`` / ``start_job_refresh``: they create
+QUEUED SyncRuns (a page polls them for progress) and send the task after commit. Imports run
+one way, views -> tasks -> sync: jobs.sync never imports this module.
 """
 
 import logging
+from collections.abc import Iterable
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -27,7 +31,7 @@ RETRY_DELAY = 30
 
 
 @shared_task(name="jobs.dispatch_due_syncs", ignore_result=True)
-def dispatch_due_syncs():
+def dispatch_due_syncs() -> int:
     """Enqueue a sync for each enabled account whose interval has passed."""
     sync.expire_abandoned_runs()
     enqueued = 0
@@ -52,7 +56,8 @@ def dispatch_due_syncs():
     time_limit=TIME_LIMIT,
     max_retries=MAX_RETRIES,
 )
-def sync_account(self, account_id, kinds=None, trigger="schedule", run_ids=None):
+def sync_account(self, account_id: int, kinds: list[str] | None = None, trigger: str = "schedule",
+                 run_ids: list[int] | None = None) -> list[int]:  # fmt: skip
     account = CloudAccount.objects.filter(pk=account_id).first()
     runs = list(SyncRun.objects.filter(pk__in=run_ids or [])) if run_ids else None
     if account is None:
@@ -74,7 +79,7 @@ def sync_account(self, account_id, kinds=None, trigger="schedule", run_ids=None)
 
 
 @shared_task(name="jobs.refresh_job", ignore_result=True, soft_time_limit=120, time_limit=180)
-def refresh_job(job_id, run_id=None):
+def refresh_job(job_id: int, run_id: int | None = None) -> int | None:
     job = Job.objects.select_related("account").filter(pk=job_id).first()
     run = SyncRun.objects.filter(pk=run_id).first() if run_id else None
     if job is None:
@@ -82,3 +87,28 @@ def refresh_job(job_id, run_id=None):
             run.delete()
         return None
     return sync.refresh_job(job, run=run).pk
+
+
+# ---------------------------------------------------------------- enqueueing (for views, admin)
+
+
+def start_manual_sync(account: CloudAccount, kinds: Iterable[str] | None = None, trigger: str = "manual") -> list[SyncRun]:
+    """Create QUEUED SyncRuns and enqueue the sync after commit; poll the runs for progress."""
+    offered = account.sync_kinds()
+    kinds = [k for k in (kinds or offered) if k in offered]
+    runs = [SyncRun.objects.create(account=account, kind=k, trigger=trigger, outcome=SyncRun.Outcome.QUEUED) for k in kinds]
+    if runs:
+        run_ids = [r.pk for r in runs]
+        transaction.on_commit(
+            lambda: sync_account.apply_async(
+                args=[account.pk], kwargs={"kinds": kinds, "trigger": trigger, "run_ids": run_ids}
+            )
+        )
+    return runs
+
+
+def start_job_refresh(job: Job) -> SyncRun:
+    """Create a QUEUED refresh run for one job and enqueue it after commit."""
+    run = SyncRun.objects.create(account=job.account, kind=job.kind, trigger="refresh", outcome=SyncRun.Outcome.QUEUED)
+    transaction.on_commit(lambda: refresh_job.apply_async(args=[job.pk], kwargs={"run_id": run.pk}))
+    return run

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from jobs import selectors
+from jobs import selectors, sync, tasks
 from jobs.forms import JobFilterForm, PreferencesForm, TrackJobsForm
 from jobs.middleware import SESSION_KEY as TZ_SESSION_KEY
 from jobs.models import CloudAccount, Job, Kind, Status, SyncRun, UserPreference
@@ -282,9 +282,7 @@ def job_detail(request, pk):
 def job_refresh(request, pk):
     _require_operator(request)
     job = get_object_or_404(Job.objects.select_related("account"), pk=pk)
-    from jobs import sync
-
-    runs = [sync.start_job_refresh(job)]
+    runs = [tasks.start_job_refresh(job)]
     if _fragment(request):
         return render(request, "jobs/sync.html#progress", _progress_context(runs))
     messages.success(request, _("Refresh queued: the job's details will be fetched again shortly."))
@@ -328,9 +326,7 @@ def sync_now(request):
     _require_operator(request)
     account = get_object_or_404(CloudAccount, pk=request.POST.get("account") or 0)
     kinds = [k for k in request.POST.getlist("kind") if k in account.sync_kinds()] or None
-    from jobs import sync
-
-    runs = sync.start_manual_sync(account, kinds=kinds)
+    runs = tasks.start_manual_sync(account, kinds=kinds)
     context = dict(_progress_context(runs), account=account)
     if _fragment(request):
         return render(request, "jobs/sync.html#progress", context)
@@ -363,8 +359,6 @@ def track_jobs(request):
     if request.method == "POST":
         form = TrackJobsForm(request.POST)
         if form.is_valid():
-            from jobs import sync
-
             account, ids = form.cleaned_data["account"], form.cleaned_data["ids"]
             sync.track_jobs(account, Kind.VOICE_ASSESSMENT.value, ids)
             messages.success(

@@ -199,3 +199,9 @@ def make_fakecloud_accounts(base_url, prefix="fc"):
 @pytest.fixture
 def fc_accounts(db, fakecloud):
     return make_fakecloud_accounts(fakecloud.url)
+
+
+def avatar_item(n, **extra):
+    """A List2dModelTrainingJob item as the vendor sends it (with a phone number to strip)."""
+    return {"job_id": f"a{n}", "name": f"Avatar {n}", "state": "TRAINING", "contact": "13800000000",
+            "create_time": "2026-01-05T08:00:00Z", "last_update_time": "2026-01-05T09:00:00Z", **extra}  # fmt: skip

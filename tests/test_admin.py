@@ -125,7 +125,7 @@ def test_it_accepts_a_tencent_account(admin_client):
 
 def test_it_tests_a_connection_with_one_call(admin_client, huawei_account, monkeypatch):
     stub = StubProvider()
-    monkeypatch.setattr("jobs.providers.get_provider", lambda account, **kw: stub)
+    monkeypatch.setattr("jobs.admin.get_provider", lambda account, **kw: stub)
 
     response = admin_client.post(
         "/admin/jobs/cloudaccount/",
@@ -142,7 +142,7 @@ def test_it_reports_a_failed_connection_without_the_secret(admin_client, huawei_
         def check_connection(self):
             raise AuthError("signature mismatch for sk-super-secret-value", code="APIGW.0301", status=401)
 
-    monkeypatch.setattr("jobs.providers.get_provider", lambda account, **kw: Failing())
+    monkeypatch.setattr("jobs.admin.get_provider", lambda account, **kw: Failing())
 
     response = admin_client.post(
         "/admin/jobs/cloudaccount/",

@@ -79,7 +79,7 @@ def test_it_has_no_secret_option():
 
 def test_it_syncs_in_the_foreground(huawei_account, monkeypatch):
     stub = StubProvider([make_record("avatar_training", i) for i in range(1, 4)])
-    monkeypatch.setattr("jobs.sync._get_provider", lambda account: stub)
+    monkeypatch.setattr("jobs.sync.runs.get_provider", lambda account: stub)
 
     out = run("syncjobs", "--account", "hw-main", "--kind", "avatar_training")
 
@@ -92,7 +92,7 @@ def test_it_syncs_in_the_foreground(huawei_account, monkeypatch):
 def test_it_prints_a_line_per_kind_and_fails_when_a_run_fails(huawei_account, monkeypatch):
     stub = StubProvider([make_record("voice_training", 1)])
     stub.fail_on_page = ("avatar_training", 0, transport_error())
-    monkeypatch.setattr("jobs.sync._get_provider", lambda account: stub)
+    monkeypatch.setattr("jobs.sync.runs.get_provider", lambda account: stub)
     out = io.StringIO()
 
     with pytest.raises(CommandError, match="1 sync run"):

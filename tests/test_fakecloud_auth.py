@@ -9,7 +9,7 @@ import requests
 from fakecloud import auth
 from tests.fixtures_fakecloud import avatar_path, cos_request, huawei_request
 
-# Reference notes §7.6 (Huawei) and §6.4 (Tencent).
+# Test vectors: docs/vendors/huawei-metastudio.md §7.6 and docs/vendors/tencent-ci.md §6.4.
 HW = {"ak": "AKEXAMPLE0000000000", "sk": "SKEXAMPLESECRET0000000000000000000000000",
       "project_id": "0123456789abcdef0123456789abcdef", "token": ""}
 HW_HOST = "metastudio.cn-north-4.myhuaweicloud.com"

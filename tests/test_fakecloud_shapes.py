@@ -11,7 +11,7 @@ import pytest
 
 from tests.fixtures_fakecloud import avatar_path, cos_request, huawei_request, voice_path
 
-SEEDS = Path(__file__).parent / "data" / "seeds"  # copies of ../shared/seeds
+SEEDS = Path(__file__).parent / "data" / "seeds"  # copies of the vendor pages (see README.md there)
 
 
 def _seed(prefix):

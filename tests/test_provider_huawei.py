@@ -30,7 +30,7 @@ from jobs.providers.huawei import HuaweiProvider
 from jobs.providers.times import TimeFormatError, parse_epoch, parse_rfc3339
 from tests.http_stub import Reply, StubServer
 
-SEEDS = Path(__file__).parent / "data" / "seeds"  # copies of ../shared/seeds
+SEEDS = Path(__file__).parent / "data" / "seeds"  # copies of the vendor pages (see README.md there)
 AK, SK = "AK-TEST-0001", "SK-test-secret-0000000000000000"
 PROJECT = "0123456789abcdef0123456789abcdef"
 
@@ -189,7 +189,7 @@ def test_it_keeps_unknown_states_as_they_are():
 
 
 def short_job_body(**overrides):
-    """The ShowShortJob response shape (seed 003, reference §5.2/§5.3)."""
+    """The ShowShortJob response shape (seed 003, docs/vendors/huawei-metastudio.md §5.2/§5.3)."""
     result = {
         name: {"expected": f"exp-{name}", "actual": f"act-{name}", "status": (1 if name == "snr" else 0),
                "suggestion": f"建议{name}", "suggestion_en": f"advice {name}"}

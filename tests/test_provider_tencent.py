@@ -18,7 +18,7 @@ from jobs.providers.tencent import TencentProvider
 from jobs.providers.times import parse_offset_time
 from tests.http_stub import Reply, StubServer
 
-SEEDS = Path(__file__).parent / "data" / "seeds"  # copies of ../shared/seeds
+SEEDS = Path(__file__).parent / "data" / "seeds"  # copies of the vendor pages (see README.md there)
 SECRET_ID, SECRET_KEY = "AKIDTEST0001", "tencent-secret-key-0000000000"
 BUCKET = "examplebucket-1250000000"
 

@@ -1,5 +1,6 @@
 """Both signers against the official SDK signers (test-only dependencies used as oracles) on
-generated requests, plus the test vectors in shared/reference (huawei §7.6, tencent §6.4)."""
+generated requests, plus the test vectors in docs/vendors/huawei-metastudio.md §7.6 and
+docs/vendors/tencent-ci.md §6.4."""
 
 from unittest import mock
 from urllib.parse import quote

@@ -13,10 +13,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from jobs import sync
+from jobs.sync import kind as sync_kind
 from jobs.models import Assessment, AssessmentMetric, CloudAccount, Job, JobEvent, SyncRun
 from jobs.providers import huawei
 from jobs.providers.base import AuthError, EventRecord, NotFoundError, Page, ResponseError
-from tests.fixtures_sync import T0, StubProvider, make_assessment, make_record, transport_error
+from tests.fixtures_sync import T0, StubProvider, avatar_item, make_assessment, make_record, transport_error
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive]
 
@@ -97,7 +98,7 @@ def test_it_stores_duplicates_within_and_across_pages_once(huawei_account):
 
 @pytest.mark.parametrize("known_max", [1000, 0], ids=["fingerprints-read-first", "looked-up-per-page"])
 def test_it_marks_jobs_missing_from_a_complete_listing_as_gone_and_back(huawei_account, monkeypatch, known_max):
-    monkeypatch.setattr(sync, "KNOWN_FINGERPRINTS_MAX", known_max)
+    monkeypatch.setattr(sync_kind, "KNOWN_FINGERPRINTS_MAX", known_max)
     p = provider_with(5)
     sync.sync_account_kind(huawei_account, AV, provider=p)
     gone_rec = p.tracked[(AV, "av-00002")]
@@ -141,7 +142,7 @@ def test_it_ends_partial_and_keeps_the_cache_when_a_later_page_fails(huawei_acco
 
 
 def test_it_writes_several_pages_in_one_transaction_up_to_the_batch_size(huawei_account, monkeypatch):
-    monkeypatch.setattr(sync, "WRITE_BATCH_ROWS", 5)
+    monkeypatch.setattr(sync_kind, "WRITE_BATCH_ROWS", 5)
     p = provider_with(8)  # pages of 3, 3, 2
 
     with CaptureQueriesContext(connection) as ctx:
@@ -154,7 +155,7 @@ def test_it_writes_several_pages_in_one_transaction_up_to_the_batch_size(huawei_
 
 
 def test_it_writes_a_batch_that_waited_too_long_even_when_small(huawei_account, monkeypatch):
-    monkeypatch.setattr(sync, "WRITE_BATCH_SECONDS", 0)
+    monkeypatch.setattr(sync_kind, "WRITE_BATCH_SECONDS", 0)
     p = provider_with(8)
 
     with CaptureQueriesContext(connection) as ctx:
@@ -192,7 +193,7 @@ def test_a_first_sync_reads_the_cached_fingerprints_once_and_looks_up_no_page(hu
 def test_it_finds_changed_and_unchanged_jobs_with_or_without_reading_fingerprints_first(
     huawei_account, monkeypatch, preload
 ):
-    monkeypatch.setattr(sync, "KNOWN_FINGERPRINTS_MAX", 1000 if preload else 0)
+    monkeypatch.setattr(sync_kind, "KNOWN_FINGERPRINTS_MAX", 1000 if preload else 0)
     p = provider_with(7)
     sync.sync_account_kind(huawei_account, AV, provider=p)
     p.replace(AV, "av-00002", name="renamed")
@@ -233,11 +234,6 @@ class ListedProvider(StubProvider):
         return huawei.avatar_record(payload, stripped=True)
 
 
-def avatar_item(n, **extra):
-    return {"job_id": f"a{n}", "name": f"Avatar {n}", "state": "TRAINING", "contact": "13800000000",
-            "create_time": "2026-01-05T08:00:00Z", "last_update_time": "2026-01-05T09:00:00Z", **extra}
-
-
 def test_it_normalises_a_listed_job_only_when_its_payload_changed(huawei_account):
     p = ListedProvider([[avatar_item(1), avatar_item(2)], [avatar_item(3)]])
     first = sync.sync_account_kind(huawei_account, AV, provider=p)
@@ -262,76 +258,6 @@ def test_it_ends_partial_when_a_new_listed_job_is_malformed_and_keeps_the_pages_
     assert "avatar job a4: create_time" in run.error_message and "yesterday" in run.error_message
     assert (run.pages, run.seen, run.created) == (1, 2, 2)
     assert sorted(Job.objects.values_list("remote_id", flat=True)) == ["a1", "a2"]  # not a3: its page failed
-
-
-def test_a_pages_fingerprints_equal_those_of_its_jobs_one_by_one():
-    odd = huawei.listed_avatar(avatar_item(2))
-    odd.payload.update({"seen": T0, 7: "non-string key"})  # not from a JSON parser: the slow path
-    entries = [huawei.listed_avatar(avatar_item(1)), odd, make_record(AV, 3), huawei.listed_avatar(avatar_item(1))]
-
-    prints = sync._fingerprints(entries)
-
-    assert prints == [sync._fingerprint(entry) for entry in entries]
-    assert prints[0] == prints[3] and len({fp for _, fp in prints}) == 3
-    assert prints[1][0] == sync._json_bytes(odd.payload)
-
-
-def test_fingerprints_made_ahead_belong_to_the_job_kept_from_the_page(huawei_account):
-    run = SyncRun.objects.create(account=huawei_account, kind=AV)
-    ks = sync._KindSync(huawei_account, AV, StubProvider([]), run)
-    kept = make_record(AV, 1)
-    other = dataclasses.replace(make_record(VT, 1), remote_id=kept.remote_id)  # same id, wrong kind: skipped
-    entries = [kept, other]
-
-    ks.store_records(entries, sync._fingerprints(entries))
-
-    assert Job.objects.get().fingerprint == sync._fingerprint(kept)[1]
-
-
-class _Pages:
-    """A page iterator that says when it was first asked for a page and when it was closed."""
-
-    def __init__(self, pages, fail_at=None):
-        self.pages, self.fail_at, self.served = pages, fail_at, 0
-        self.started, self.closed = threading.Event(), threading.Event()
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        self.started.set()
-        if self.served == self.fail_at:
-            raise transport_error()
-        if self.served == len(self.pages):
-            raise StopIteration
-        self.served += 1
-        return self.pages[self.served - 1]
-
-    def close(self):
-        self.closed.set()
-
-
-def test_prefetching_starts_before_the_first_page_is_asked_for_and_keeps_order():
-    pages = _Pages(["p1", "p2", "p3"])
-
-    with sync.Prefetched(pages, depth=1) as prefetched:
-        assert pages.started.wait(5)  # fetching while the caller does other work
-        assert [page for page, _ in prefetched] == ["p1", "p2", "p3"]
-
-    assert pages.closed.is_set()
-
-
-def test_prefetching_raises_an_error_at_its_page_and_stops_when_the_block_is_left_early():
-    failing = _Pages(["p1", "p2", "p3"], fail_at=2)
-    got = []
-    with pytest.raises(sync.ProviderError), sync.Prefetched(failing, depth=1) as prefetched:
-        got.extend(page for page, _ in prefetched)
-    assert got == ["p1", "p2"] and failing.closed.is_set()
-
-    endless = _Pages([f"p{i}" for i in range(1000)])
-    with sync.Prefetched(endless, depth=2):
-        assert endless.started.wait(5)  # never iterated: leaving must not hang on a full buffer
-    assert endless.closed.is_set() and endless.served < 10
 
 
 def test_it_marks_nothing_gone_when_the_pages_held_fewer_jobs_than_counted(huawei_account):
@@ -584,19 +510,6 @@ def test_it_refreshes_one_job(huawei_account):
     job.refresh_from_db()
     assert job.state == "FAILED" and not job.needs_detail
     assert job.events.filter(source="observed").count() == 1
-
-
-def test_it_queues_a_manual_sync_after_commit(huawei_account, monkeypatch, django_capture_on_commit_callbacks):
-    sent = []
-    monkeypatch.setattr("jobs.tasks.sync_account.apply_async", lambda **kw: sent.append(kw))
-
-    with django_capture_on_commit_callbacks(execute=True):
-        runs = sync.start_manual_sync(huawei_account, kinds=[VT])
-        assert sent == []
-
-    assert [(r.kind, r.outcome) for r in runs] == [(VT, "queued")]
-    assert sent[0]["args"] == [huawei_account.pk]
-    assert sent[0]["kwargs"] == {"kinds": [VT], "trigger": "manual", "run_ids": [runs[0].pk]}
 
 
 def test_it_fills_in_queued_runs(huawei_account):

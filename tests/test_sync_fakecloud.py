@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from jobs import sync
 from jobs.models import Assessment, CloudAccount, Job, JobEvent, SyncRun
 from jobs.providers import get_provider
+from jobs.sync.rows import record_from_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive]
 
@@ -109,7 +110,7 @@ def test_it_stores_op_logs_and_operation_logs_as_events(fakecloud, fc_accounts):
         jobs = list(Job.objects.filter(kind=kind))
         assert jobs and not any(j.needs_detail for j in jobs)
         for job in jobs[:5]:
-            detail = p.fetch_detail(sync._record_from_job(job))
+            detail = p.fetch_detail(record_from_job(job))
             stored = job.events.exclude(source="observed")
             assert stored.count() == len({sync.event_key(e.source, e.occurred_at, e.action, e.operator, e.message,
                                                          e.details) for e in detail.events})  # fmt: skip

@@ -53,7 +53,7 @@ def test_it_dispatches_active_accounts_sooner(huawei_account, sent, django_captu
 
 def test_it_runs_a_sync_and_fills_queued_runs(huawei_account, monkeypatch):
     stub = StubProvider([make_record("voice_training", 1)])
-    monkeypatch.setattr("jobs.sync._get_provider", lambda account: stub)
+    monkeypatch.setattr("jobs.sync.runs.get_provider", lambda account: stub)
     queued = SyncRun.objects.create(account=huawei_account, kind="voice_training", outcome="queued")
 
     result = tasks.sync_account.apply(
@@ -68,7 +68,7 @@ def test_it_runs_a_sync_and_fills_queued_runs(huawei_account, monkeypatch):
 def test_it_retries_a_transient_failure_a_bounded_number_of_times(huawei_account, monkeypatch):
     stub = StubProvider([make_record("avatar_training", 1)])
     stub.fail_on_page = ("avatar_training", 0, transport_error())
-    monkeypatch.setattr("jobs.sync._get_provider", lambda account: stub)
+    monkeypatch.setattr("jobs.sync.runs.get_provider", lambda account: stub)
 
     tasks.sync_account.apply(args=[huawei_account.pk], kwargs={"kinds": ["avatar_training"]})
 
@@ -80,7 +80,7 @@ def test_it_retries_a_transient_failure_a_bounded_number_of_times(huawei_account
 def test_it_does_not_retry_bad_credentials(huawei_account, monkeypatch):
     stub = StubProvider([make_record("avatar_training", 1)])
     stub.fail_on_page = ("avatar_training", 0, AuthError("bad signature", code="APIGW.0301", status=401))
-    monkeypatch.setattr("jobs.sync._get_provider", lambda account: stub)
+    monkeypatch.setattr("jobs.sync.runs.get_provider", lambda account: stub)
 
     tasks.sync_account.apply(args=[huawei_account.pk], kwargs={"kinds": ["avatar_training"]})
 
@@ -97,7 +97,7 @@ def test_it_drops_a_sync_of_a_deleted_account(huawei_account):
 
 def test_it_refreshes_one_job(huawei_account, monkeypatch):
     stub = StubProvider([make_record("voice_training", 1, state="PROCESSING")])
-    monkeypatch.setattr("jobs.sync._get_provider", lambda account: stub)
+    monkeypatch.setattr("jobs.sync.runs.get_provider", lambda account: stub)
     from jobs import sync
 
     sync.sync_account_kind(huawei_account, "voice_training", provider=stub)
@@ -109,3 +109,16 @@ def test_it_refreshes_one_job(huawei_account, monkeypatch):
 
     job.refresh_from_db()
     assert job.state == "SUCCEED"
+
+
+def test_it_queues_a_manual_sync_after_commit(huawei_account, monkeypatch, django_capture_on_commit_callbacks):
+    sent = []
+    monkeypatch.setattr("jobs.tasks.sync_account.apply_async", lambda **kw: sent.append(kw))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        runs = tasks.start_manual_sync(huawei_account, kinds=["voice_training"])
+        assert sent == []
+
+    assert [(r.kind, r.outcome) for r in runs] == [("voice_training", "queued")]
+    assert sent[0]["args"] == [huawei_account.pk]
+    assert sent[0]["kwargs"] == {"kinds": ["voice_training"], "trigger": "manual", "run_ids": [runs[0].pk]}

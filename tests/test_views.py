@@ -289,7 +289,7 @@ def test_it_answers_404_for_a_missing_job(viewer_client):
 
 def test_a_viewer_cannot_trigger_a_sync_refresh_a_job_or_track_jobs(viewer_client, account):
     job = make_job(account)
-    with mock.patch("jobs.sync.start_manual_sync") as start:
+    with mock.patch("jobs.tasks.start_manual_sync") as start:
         assert viewer_client.post("/sync/now/", {"account": account.pk}).status_code == 403
         assert viewer_client.post(f"/jobs/{job.pk}/refresh/").status_code == 403
         assert viewer_client.get("/track/").status_code == 403

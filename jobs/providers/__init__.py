@@ -2,12 +2,24 @@
 
 import threading
 
-from jobs.providers.base import ConfigError, Provider
+from django.conf import settings
+
+from jobs.crypto import CredentialError
+from jobs.providers import huawei, tencent
+from jobs.providers.base import TRANSLATION, ConfigError, Provider
+from jobs.providers.huawei import HuaweiProvider, IamPassword
+from jobs.providers.tencent import TencentProvider
+
+NORMALISATION_VERSIONS: dict[str, int] = {
+    **dict.fromkeys(HuaweiProvider.kinds, huawei.NORMALISATION_VERSION),
+    TRANSLATION: tencent.NORMALISATION_VERSION,
+}
+"""Job kind -> the version of the parsers that normalise its vendor payloads (each provider's
+NORMALISATION_VERSION, bumped on purpose when its records change). The sync's listed-job
+fingerprints include it, so a bump re-normalises every cached job of that kind once."""
 
 
 def http_options_from_settings() -> dict:
-    from django.conf import settings
-
     return {
         "connect_timeout": settings.HTTP_CONNECT_TIMEOUT,
         "read_timeout": settings.HTTP_READ_TIMEOUT,
@@ -17,8 +29,6 @@ def http_options_from_settings() -> dict:
 
 
 def _fetch_ahead() -> int:
-    from django.conf import settings
-
     return settings.SYNC_FETCH_AHEAD
 
 
@@ -29,8 +39,6 @@ def get_provider(account, **http_options) -> Provider:
     Raises ConfigError when the account cannot work (bad region/bucket/endpoint, no secret,
     a secret that CREDENTIALS_KEY cannot decrypt).
     """
-    from jobs.crypto import CredentialError
-
     options = {**http_options_from_settings(), **http_options}
     try:
         secret_key = account.get_secret_key()
@@ -40,8 +48,6 @@ def get_provider(account, **http_options) -> Provider:
         raise ConfigError(str(exc)) from None
 
     if account.provider == "huawei":
-        from jobs.providers.huawei import HuaweiProvider, IamPassword
-
         iam = None
         if account.iam_user or iam_password:
             iam = IamPassword(account.iam_domain, account.iam_user, iam_password, account.iam_endpoint)
@@ -58,8 +64,6 @@ def get_provider(account, **http_options) -> Provider:
             http_options=options,
         )
     if account.provider == "tencent":
-        from jobs.providers.tencent import TencentProvider
-
         return TencentProvider(
             region=account.region,
             bucket=account.bucket,
@@ -87,8 +91,6 @@ class _AccountTokenStore:
         self.pending = None
 
     def load(self):
-        from jobs.crypto import CredentialError
-
         try:
             return self.account.get_iam_token()
         except CredentialError:  # e.g. CREDENTIALS_KEY rotated away: fetch a new one
@@ -104,3 +106,14 @@ class _AccountTokenStore:
             token, expires_at = self.pending
             self.pending = None
             self.account.store_iam_token(token, expires_at)
+
+
+# provider name (CloudAccount.provider) -> the vendor module, for facts forms check offline.
+_MODULES = {"huawei": huawei, "tencent": tencent}
+
+
+def region_pattern(provider: str):
+    """The vendor's region pattern (the admin checks it even when an endpoint override is set);
+    None for an unknown provider."""
+    module = _MODULES.get(provider)
+    return getattr(module, "REGION_RE", None)

@@ -1,4 +1,5 @@
-"""The one place that talks HTTP to a cloud: session, timeouts, retries, size cap, redaction.
+"""The one place that talks HTTP to a cloud: session, timeouts, retries, size cap, redaction
+(and the check of an account's endpoint override).
 
 Providers hand in a fully built URL (query string already encoded exactly as signed), a
 ``sign`` callable that is run on every attempt (signatures carry a timestamp, so a retry must
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import requests
@@ -24,6 +26,7 @@ from requests.structures import CaseInsensitiveDict
 
 from jobs.providers.base import (
     AuthError,
+    ConfigError,
     NotFoundError,
     ProviderError,
     ResponseError,
@@ -40,6 +43,23 @@ _CHUNK = 64 * 1024
 def is_retryable_status(status: int) -> bool:
     # 501/505 mean "this server will never do that": retrying cannot help.
     return status in (408, 429) or (500 <= status <= 599 and status not in (501, 505))
+
+
+def validate_endpoint(endpoint: str) -> tuple[str, str]:
+    """(base URL without trailing slash, Host header) of an account's endpoint override, which
+    must be ``scheme://host[:port]`` and nothing more; ConfigError otherwise."""
+    parts = urlsplit(endpoint.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("endpoint override must be an http(s) URL with a host")
+    if parts.username or parts.password or parts.query or parts.fragment or parts.path not in ("", "/"):
+        raise ConfigError("endpoint override must be scheme://host[:port] with no path, query or credentials")
+    if not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", parts.netloc):
+        raise ConfigError("endpoint override has an invalid host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError("endpoint override has an invalid port") from None
+    return f"{parts.scheme}://{parts.netloc}", parts.netloc
 
 
 class Redactor:
@@ -373,8 +393,6 @@ class HttpClient:
 
 
 def _reason(status: int) -> str:
-    from http import HTTPStatus
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:

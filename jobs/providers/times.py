@@ -1,6 +1,7 @@
 """Vendor time values -> aware UTC datetimes. Each provider calls these from one helper.
 
-The clouds disagree on time formats (reference notes: Huawei §11, Tencent §9):
+The clouds disagree on time formats (docs/vendors/huawei-metastudio.md §11,
+docs/vendors/tencent-ci.md §9):
 RFC 3339 strings (MetaStudio avatar jobs), epoch numbers of unstated unit (MetaStudio voice,
 short jobs, op-logs, audit results) and ``2019-07-07T12:12:12+0800`` strings (Tencent CI).
 A value of the wrong type or one that does not parse raises ``TimeFormatError`` (a ValueError);

@@ -14,7 +14,7 @@ from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from jobs.models import Kind, Provider, Status
+from jobs.models import JobEvent, Kind, Provider, Status
 
 register = template.Library()
 
@@ -328,13 +328,10 @@ def checkbox_menu(field):
     )
 
 
-
 @register.simple_tag(takes_context=True)
 def timeline_step(context, step):
     """One <li> of the op-log timeline (a job can have thousands; plain escaping, no format_html
     per fragment)."""
-    from jobs.models import JobEvent
-
     words = context.get("_timeline_words")
     if words is None:
         words = context["_timeline_words"] = {

@@ -13,7 +13,9 @@ import urllib.request
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from fakecloud import defaults as d
 from jobs import sync
 from jobs.models import CloudAccount
 from jobs.roles import ensure_groups
@@ -24,8 +26,6 @@ DISPATCH_EVERY = 30  # seconds, as in migration jobs/0003
 
 def ensure_schedule(seconds=None):
     """The dispatcher's PeriodicTask (migration jobs/0003 creates it; an admin may have changed it)."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
     every, _ = IntervalSchedule.objects.get_or_create(every=seconds or DISPATCH_EVERY, period=IntervalSchedule.SECONDS)
     task, created = PeriodicTask.objects.get_or_create(
         name="Dispatch due syncs", defaults={"task": "jobs.dispatch_due_syncs", "interval": every}
@@ -53,8 +53,6 @@ class Command(BaseCommand):
         parser.add_argument("--sync-interval", type=int, help="set the demo accounts' sync intervals (seconds)")
 
     def handle(self, *args, **opts):
-        from fakecloud import defaults as d
-
         url = opts["fakecloud_url"].rstrip("/")
         with transaction.atomic():
             groups = ensure_groups()

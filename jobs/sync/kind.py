@@ -1,0 +1,345 @@
+"""One account and kind: the listing (pages -> planned rows -> batched upserts -> gone
+marking) and the re-read of tracked short jobs. The detail phase is in jobs.sync.details."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.functional import cached_property
+
+from jobs.models import SETTLED_STATUSES, CloudAccount, Job, JobEvent, Kind, SyncRun
+from jobs.providers.base import JobRecord, Listed, Provider, ProviderError
+from jobs.sync.fingerprints import JsonText, event_key, fingerprints
+from jobs.sync.lease import renew_lease
+from jobs.sync.prefetch import Prefetched
+from jobs.sync.rows import CURRENT_FIELDS, keep_sticky, row_from_record
+from jobs.sync.sql import JobUpsert, ListingReads, bulk_write_mode, chunks, relaxed_commit
+from jobs.sync.store import store_assessments
+
+log = logging.getLogger(__name__)
+
+# Kinds whose new or changed jobs need a detail / op-log fetch after the listing.
+DETAIL_KINDS = {Kind.AVATAR_TRAINING.value, Kind.VOICE_TRAINING.value}
+# Settled short jobs are re-read this rarely (they never change once settled, but may vanish).
+SETTLED_SHORT_JOB_REFRESH = timedelta(hours=6)
+# How often (seconds) the running SyncRun row gets its progress counters written.
+PROGRESS_EVERY = 0.5
+# A listing's writes go to the database in batches of about this many rows (several vendor
+# pages: one SQLite commit per 100-row page cost a third of a 100k-job sync, see bench/sync),
+# and no later than this many seconds after a batch's first row, so progress stays live.
+WRITE_BATCH_ROWS = 1000
+WRITE_BATCH_SECONDS = 1.0
+# Up to this many cached jobs of an account and kind, a listing reads all their fingerprints in
+# one query first (about 200 bytes each) instead of looking up every page's jobs.
+KNOWN_FINGERPRINTS_MAX = 300_000
+
+
+class IncompleteListing(ProviderError):
+    """Every page answered, yet the listing cannot be complete (fewer distinct jobs than counted)."""
+
+
+@dataclass
+class Write:
+    """What one or more listing pages will write: rows to upsert, events, assessments."""
+
+    rows: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+    assessments: list = field(default_factory=list)  # (remote_id, AssessmentRecord)
+    created: int = 0
+    updated: int = 0
+    since: float = 0.0  # time.monotonic() when the first row was added
+
+    def __bool__(self):
+        return bool(self.rows or self.events or self.assessments)
+
+    def extend(self, other: Write):
+        if other and not self:
+            self.since = other.since
+        self.rows += other.rows
+        self.events += other.events
+        self.assessments += other.assessments
+        self.created += other.created
+        self.updated += other.updated
+
+
+@dataclass
+class Counters:
+    pages: int = 0
+    seen: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    marked_gone: int = 0
+    events_created: int = 0
+    details_fetched: int = 0
+    remote_total: int | None = None
+    fields: tuple = field(default=("pages", "seen", "created", "updated", "unchanged", "marked_gone",
+                                   "events_created", "details_fetched", "remote_total"), repr=False)  # fmt: skip
+
+    def apply(self, run: SyncRun):
+        for name in self.fields:
+            setattr(run, name, getattr(self, name))
+
+
+class KindSync:
+    """Listing phase (pages → upserts → gone marking) for one kind; jobs.sync.details reads the details after it."""
+
+    def __init__(self, account: CloudAccount, kind: str, provider: Provider, run: SyncRun, lease_owner: str = ""):
+        self.account = account
+        self.kind = kind
+        self.provider = provider
+        self.run = run
+        self.counters = Counters()
+        self.seen_ids: set[str] = set()
+        self.has_detail = kind in DETAIL_KINDS
+        self.calls_at_start = provider.api_calls
+        self._progress_at = 0.0
+        self.lease_owner = lease_owner  # renewed while the sync runs (empty: no lease)
+        self._lease_renewed = time.monotonic()
+        # remote_id -> fingerprint of the cached jobs (not gone), read before a listing.
+        self.known: dict[str, str] | None = None
+
+    # -- progress
+    def progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._progress_at < PROGRESS_EVERY:
+            return
+        self._progress_at = now
+        self.counters.apply(self.run)
+        self.run.api_calls = self.provider.api_calls - self.calls_at_start
+        SyncRun.objects.filter(pk=self.run.pk).update(
+            api_calls=self.run.api_calls, **{name: getattr(self.counters, name) for name in self.counters.fields}
+        )
+        if self.lease_owner and now - self._lease_renewed > settings.SYNC_LEASE_SECONDS / 3:
+            renew_lease(self.account.pk, self.lease_owner)
+            self._lease_renewed = now
+
+    # -- the listing
+    def list_all(self) -> None:
+        with bulk_write_mode():
+            self._list_all()
+
+    def _list_all(self):
+        pending = Write()
+        pages = Prefetched(self.provider.iter_pages(self.kind), prepare=lambda page: fingerprints(page.entries))
+        try:
+            with pages:
+                # Read while the helper thread already fetches the first pages.
+                self.known = self.reads.known_fingerprints()
+                for page, prepared in pages:
+                    if page.total is not None:
+                        self.counters.remote_total = page.total
+                    pending.extend(self._plan(page.entries, prepared))
+                    self.counters.pages += 1
+                    if pending and (
+                        len(pending.rows) >= WRITE_BATCH_ROWS or time.monotonic() - pending.since >= WRITE_BATCH_SECONDS
+                    ):
+                        batch, pending = pending, Write()
+                        self._write(batch)
+                    self.progress()
+        except Exception as exc:
+            # Pages read before a vendor error (or a time limit) are still stored; after a
+            # database error the next sync writes them.
+            if pending and not isinstance(exc, DatabaseError):
+                self._write(pending)
+            self.known = None
+            raise
+        if pending:
+            self._write(pending)
+        total = self.counters.remote_total
+        if total is not None and len(self.seen_ids) < total:
+            # Offset paging over a list that moved under us skips jobs: what we saw is stored,
+            # but marking the unseen ones gone would be wrong.
+            raise IncompleteListing(
+                f"the vendor counted {total} jobs but the pages held {len(self.seen_ids)} distinct ones "
+                "(the list changed while paging); nothing was marked gone",
+                code="incomplete_listing",
+            )
+
+    def list_tracked(self, budget: int) -> None:
+        """Short jobs have no list API: re-read each tracked job that may still change."""
+        stale = timezone.now() - SETTLED_SHORT_JOB_REFRESH
+        due = (
+            Job.objects.filter(account=self.account, kind=self.kind, gone=False)
+            .filter(~Q(status__in=SETTLED_STATUSES) | Q(synced_at__lt=stale) | Q(needs_detail=True))
+            .order_by("synced_at")
+            .values_list("remote_id", flat=True)[:budget]
+        )
+        batch, missing = [], []
+        for remote_id in list(due):
+            rec = self.provider.get_job(self.kind, remote_id)
+            if rec is None:
+                missing.append(remote_id)
+            else:
+                batch.append(rec)
+            if len(batch) >= 50:
+                self.store_records(batch)
+                self.counters.pages += 1
+                batch = []
+                self.progress()
+        if batch:
+            self.store_records(batch)
+            self.counters.pages += 1
+        if missing:
+            self.counters.marked_gone += self.mark_gone_by_remote_id(missing)
+        self.progress(force=True)
+
+    def store_records(self, records: list[JobRecord], prepared: list | None = None) -> None:
+        self._write(self._plan(records, prepared))
+
+    def _plan(self, entries: list[JobRecord] | list[Listed], prepared: list | None = None) -> Write:
+        """What storing `entries` takes (reads only): the rows that are new or changed.
+
+        Listed jobs are normalised into records only when their fingerprint differs from the
+        cached one, so a resync mostly hashes payloads. A malformed new or changed job raises
+        ResponseError here, before anything of its page counts as seen."""
+        # De-duplicate within the page (last wins) and across pages (first page wins).
+        positions = {}
+        for position, entry in enumerate(entries):
+            rid = entry.remote_id
+            if not rid or len(rid) > 128 or entry.kind != self.kind:
+                log.warning("skipping a %s record with an unusable id %r", self.kind, rid[:64] if rid else rid)
+                continue
+            if rid in self.seen_ids:
+                continue
+            positions[rid] = position
+        if not positions:
+            return Write()
+
+        page = {rid: entries[position] for rid, position in positions.items()}
+        if prepared is None:
+            prints = dict(zip(page, fingerprints(page.values())))
+        else:
+            prints = {rid: prepared[position] for rid, position in positions.items()}
+        known = self.known
+        if known is not None:
+            # A resync's common case: every fingerprint matches and no query is needed. A job
+            # not cached before the listing is new without a lookup (one that someone else
+            # added since is updated by the upsert all the same).
+            fresh, maybe = [], []
+            for rid in page:
+                cached = known.get(rid)
+                if cached is None:
+                    fresh.append(rid)
+                elif cached != prints[rid][1]:
+                    maybe.append(rid)
+        else:
+            fresh, maybe = [], list(page)
+        existing = self.reads.existing(maybe) if maybe else {}
+        new, changed = [], []
+        for rid in fresh + maybe:
+            data, fp = prints[rid]
+            old = existing.get(rid)
+            if old is not None and old.fingerprint == fp and not old.gone:
+                continue
+            entry = page[rid]
+            rec = entry.record() if isinstance(entry, Listed) else entry
+            if old is None:
+                new.append((rec, fp, data))
+            else:
+                changed.append((rec, fp, data, old))
+        self.seen_ids.update(page)
+        self.counters.seen += len(page)
+        self.counters.unchanged += len(page) - len(new) - len(changed)
+        if not new and not changed:
+            return Write()
+
+        now = timezone.now()
+        current = self._current([old.id for *_, old in changed]) if changed else {}
+        rows, events = [], []
+        for rec, fp, data in new:
+            rows.append(row_from_record(self.account.pk, rec, fp, JsonText(data.decode()), now,
+                                         kind_has_detail=self.has_detail))  # fmt: skip
+        for rec, fp, data, old in changed:
+            row = row_from_record(self.account.pk, rec, fp, JsonText(data.decode()), now,
+                                   kind_has_detail=self.has_detail)  # fmt: skip
+            cur = current[old.id]
+            keep_sticky(row, rec, cur)
+            row["state_changed_at"] = cur["state_changed_at"]
+            if old.state != row["state"]:
+                # The vendor's update time is exact for voice jobs; fall back to now.
+                prev = cur["state_changed_at"]
+                t = rec.updated_at if rec.updated_at and prev < rec.updated_at <= now else now
+                row["state_changed_at"] = t
+                if old.state:  # a tracked placeholder has no previous state to report
+                    events.append(
+                        JobEvent(
+                            job_id=old.id,
+                            occurred_at=t,
+                            source=JobEvent.Source.OBSERVED,
+                            from_state=old.state,
+                            to_state=row["state"],
+                            details={"status": row["status"]},
+                            key=event_key("observed", t, extra=f"{old.state}>{row['state']}"),
+                        )
+                    )
+            rows.append(row)
+
+        assessments = [
+            (rec.remote_id, rec.assessment) for rec, *_ in (*new, *changed) if rec.assessment is not None
+        ]
+        return Write(rows, events, assessments, len(new), len(changed), time.monotonic())
+
+    def _write(self, batch: Write):
+        """One short transaction (no HTTP inside): upsert the rows, add events and assessments."""
+        if not batch:
+            return
+        with transaction.atomic():
+            relaxed_commit()
+            ids = self.upsert(batch.rows, returning=bool(batch.assessments))
+            if batch.events:
+                JobEvent.objects.bulk_create(batch.events, ignore_conflicts=True)
+            store_assessments([(ids[rid], a) for rid, a in batch.assessments if rid in ids])
+        self.counters.created += batch.created
+        self.counters.updated += batch.updated
+        self.counters.events_created += len(batch.events)
+        self.reads.refresh_statistics(self.counters.created)
+
+    def _current(self, ids) -> dict[int, dict]:
+        """What a changed job holds now that a list record must not blank (see rows.keep_sticky)."""
+        current = {}
+        for chunk in chunks(ids):
+            for row in Job.objects.filter(pk__in=chunk).values(*CURRENT_FIELDS):
+                current[row["id"]] = row
+        return current
+
+    @cached_property
+    def upsert(self) -> JobUpsert:
+        return JobUpsert(connection)
+
+    @cached_property
+    def reads(self) -> ListingReads:
+        return ListingReads(self.upsert, self.account.pk, self.kind, KNOWN_FINGERPRINTS_MAX)
+
+    def mark_gone(self) -> None:
+        """After a complete listing: flag (never delete) jobs the vendor no longer lists."""
+        known, self.known = self.known, None
+        if known is not None:
+            # The jobs cached (and not gone) before the listing; a job added since by someone
+            # else waits for the next listing.
+            absent = [rid for rid, fp in known.items() if fp and rid not in self.seen_ids]
+            self.counters.marked_gone += sum(self.mark_gone_by_remote_id(chunk) for chunk in chunks(absent))
+            return
+        absent = []
+        rows = Job.objects.filter(account_id=self.account.pk, kind=self.kind, gone=False).values_list("id", "remote_id")
+        for pk, rid in rows.iterator(chunk_size=5000):
+            if rid not in self.seen_ids:
+                absent.append(pk)
+        now = timezone.now()
+        marked = 0
+        for chunk in chunks(absent):
+            marked += Job.objects.filter(pk__in=chunk, gone=False).update(gone=True, gone_at=now, needs_detail=False)
+        self.counters.marked_gone += marked
+
+    def mark_gone_by_remote_id(self, remote_ids: list[str]) -> int:
+        now = timezone.now()
+        return Job.objects.filter(
+            account_id=self.account.pk, kind=self.kind, remote_id__in=remote_ids, gone=False
+        ).update(gone=True, gone_at=now, needs_detail=False)

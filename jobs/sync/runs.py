@@ -1,0 +1,248 @@
+"""Sync runs: one account under its lease, kind by kind, each recorded in a SyncRun; the
+refresh of one job; registering short jobs the vendor cannot list."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs.models import ACTIVE_STATUSES, PROVIDER_KINDS, CloudAccount, Job, Kind, SyncRun
+from jobs.providers import get_provider
+from jobs.providers.base import AuthError, Provider, ProviderError
+from jobs.sync.details import fetch_details
+from jobs.sync.errors import error_fields, redact, run_reason
+from jobs.sync.kind import DETAIL_KINDS, KindSync
+from jobs.sync.lease import claim_lease, release_lease
+
+log = logging.getLogger(__name__)
+
+
+def _finish_run(run: SyncRun, ks: KindSync | None, outcome: str, exc: BaseException | None, account: CloudAccount) -> SyncRun:
+    if ks is not None:
+        ks.counters.apply(run)
+        run.api_calls = ks.provider.api_calls - ks.calls_at_start
+    run.outcome = outcome
+    run.finished_at = timezone.now()
+    if exc is not None:
+        for name, value in error_fields(exc, account).items():
+            setattr(run, name, value)
+        run.retryable = isinstance(exc, ProviderError) and not exc.permanent
+        run.auth_failed = isinstance(exc, AuthError)
+    else:
+        run.retryable = False
+        run.auth_failed = False
+    run.save()
+    return run
+
+
+def _run_kind(account: CloudAccount, kind: str, provider: Provider, run: SyncRun, lease_owner: str, budget: int) -> SyncRun:
+    """Both phases for one kind; records the outcome on `run`. Never raises a ProviderError."""
+    run.outcome = SyncRun.Outcome.RUNNING
+    run.started_at = timezone.now()
+    run.save(update_fields=["outcome", "started_at"])
+    ks = KindSync(account, kind, provider, run, lease_owner=lease_owner)
+    try:
+        if kind == Kind.VOICE_ASSESSMENT:
+            ks.list_tracked(budget)
+        else:
+            ks.list_all()
+            ks.mark_gone()
+    except ProviderError as exc:
+        # Pages stored so far stay; nothing is marked gone from an incomplete listing.
+        outcome = SyncRun.Outcome.PARTIAL if ks.counters.pages else SyncRun.Outcome.FAILED
+        log.warning("sync %s/%s stopped: %s", account.name, kind, redact(str(exc), account))
+        return _finish_run(run, ks, outcome, exc, account)
+    except Exception as exc:
+        log.exception("sync %s/%s crashed", account.name, kind)
+        _finish_run(run, ks, SyncRun.Outcome.FAILED, exc, account)
+        if _is_time_limit(exc):
+            raise
+        return run
+    try:
+        fetch_details(ks, budget)
+    except ProviderError as exc:
+        log.warning("detail fetch %s/%s stopped: %s", account.name, kind, redact(str(exc), account))
+        return _finish_run(run, ks, SyncRun.Outcome.PARTIAL, exc, account)
+    except Exception as exc:
+        log.exception("detail fetch %s/%s crashed", account.name, kind)
+        _finish_run(run, ks, SyncRun.Outcome.PARTIAL, exc, account)
+        if _is_time_limit(exc):
+            raise
+        return run
+    return _finish_run(run, ks, SyncRun.Outcome.SUCCEEDED, None, account)
+
+
+def _is_time_limit(exc: BaseException) -> bool:
+    return type(exc).__name__ in ("SoftTimeLimitExceeded", "TimeLimitExceeded")
+
+
+def _prepare_runs(account: CloudAccount, kinds: list[str], trigger: str, runs: list[SyncRun] | None) -> list[SyncRun]:
+    by_kind = {run.kind: run for run in (runs or [])}
+    now = timezone.now()
+    for kind, run in by_kind.items():
+        if kind not in kinds and run.outcome == SyncRun.Outcome.QUEUED:
+            # Queued for a kind the account no longer syncs: close it rather than leave it waiting.
+            run.outcome = SyncRun.Outcome.SKIPPED
+            run.finished_at = now
+            run.error_message = "this account no longer syncs this kind"
+            run.save()
+    return [by_kind.get(kind) or SyncRun(account=account, kind=kind, trigger=trigger) for kind in kinds]
+
+
+def sync_account(account: CloudAccount, kinds: list[str] | None = None, trigger: str = "schedule",
+                 runs: list[SyncRun] | None = None, provider: Provider | None = None) -> list[SyncRun]:  # fmt: skip
+    """Sync the given kinds (default: all the account syncs) under the account lease.
+
+    `runs` are SyncRun rows created earlier (QUEUED, e.g. by start_manual_sync) to fill in.
+    Returns one finished SyncRun per kind; SKIPPED ones when another sync holds the lease.
+    """
+    offered = account.sync_kinds()
+    kinds = [k for k in (kinds or offered) if k in offered]
+    runs = _prepare_runs(account, kinds, trigger, runs)
+    if not runs:
+        return []
+    owner = uuid.uuid4().hex
+    if not claim_lease(account.pk, owner):
+        now = timezone.now()
+        for run in runs:
+            run.outcome = SyncRun.Outcome.SKIPPED
+            run.finished_at = now
+            run.error_message = "another sync of this account was running"
+            run.retryable = False
+            run.save()
+        return runs
+    try:
+        for run in runs:  # visible at once as running/queued on the sync page
+            if run.pk is None:
+                run.outcome = SyncRun.Outcome.QUEUED
+                run.save()
+        try:
+            provider = provider or get_provider(account)
+        except Exception as exc:  # bad stored credential, unknown provider
+            log.warning("cannot build a provider for %s: %s", account.name, type(exc).__name__)
+            for run in runs:
+                _finish_run(run, None, SyncRun.Outcome.FAILED, exc, account)
+            _update_account(account, runs)
+            return runs
+        budget = settings.SYNC_DETAIL_BUDGET
+        auth_error = None
+        for run in runs:
+            if auth_error is not None:
+                # The same credentials would be refused again: no call, same reason.
+                _finish_run(run, None, SyncRun.Outcome.FAILED, auth_error, account)
+                continue
+            _run_kind(account, run.kind, provider, run, owner, budget)
+            if getattr(run, "auth_failed", False):
+                auth_error = AuthError(run.error_message, code=run.error_code, request_id=run.request_id)
+        provider.save_state()
+        _update_account(account, runs)
+        return runs
+    finally:
+        release_lease(account.pk, owner)
+
+
+def sync_account_kind(account: CloudAccount, kind: str, trigger: str = "schedule",
+                      provider: Provider | None = None) -> SyncRun:  # fmt: skip
+    """Sync one kind of one account (see sync_account)."""
+    runs = sync_account(account, [kind], trigger=trigger, provider=provider)
+    if not runs:
+        raise ValueError(f"account {account.name} does not sync {kind}")
+    return runs[0]
+
+
+def _update_account(account: CloudAccount, runs: list[SyncRun]) -> None:
+    now = timezone.now()
+    failed = [r for r in runs if r.outcome in (SyncRun.Outcome.FAILED, SyncRun.Outcome.PARTIAL)]
+    fields = {
+        "last_sync_at": now,
+        "has_active_jobs": Job.objects.filter(account=account, status__in=ACTIVE_STATUSES, gone=False).exists(),
+    }
+    if failed:
+        fields["last_error"] = "; ".join(run_reason(r) for r in failed)
+        fields["last_error_at"] = now
+    else:
+        fields["last_success_at"] = now
+        fields["last_error"] = ""
+    CloudAccount.objects.filter(pk=account.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(account, name, value)
+
+
+def track_jobs(account: CloudAccount, kind: str, remote_ids: Iterable[str]) -> int:
+    """Register job ids the vendor cannot list (short jobs); the next sync fetches them.
+
+    Returns how many were new. Ids already tracked are left as they are."""
+    if kind not in [k.value for k in PROVIDER_KINDS.get(account.provider, [])]:
+        raise ValueError(f"{account.name} ({account.provider}) has no {kind!r} jobs")
+    ids = []
+    for raw in remote_ids:
+        rid = (raw or "").strip()
+        if rid and len(rid) <= 128 and rid not in ids:
+            ids.append(rid)
+    if not ids:
+        return 0
+    now = timezone.now()
+    known = dict(Job.objects.filter(account=account, kind=kind, remote_id__in=ids).values_list("remote_id", "gone"))
+    rows = [
+        Job(
+            account=account,
+            kind=kind,
+            remote_id=rid,
+            created_at=now,
+            updated_at=now,
+            first_seen_at=now,
+            synced_at=now,
+            state_changed_at=now,
+            needs_detail=True,
+        )
+        for rid in ids
+        if rid not in known
+    ]
+    Job.objects.bulk_create(rows, ignore_conflicts=True)
+    gone = [rid for rid, is_gone in known.items() if is_gone]
+    if gone:  # tracking a gone job again brings it back
+        Job.objects.filter(account=account, kind=kind, remote_id__in=gone).update(
+            gone=False, gone_at=None, needs_detail=True
+        )
+    return len(rows)
+
+
+def refresh_job(job: Job, run: SyncRun | None = None, provider: Provider | None = None) -> SyncRun:
+    """Re-fetch one job (and its detail) now, under the account lease."""
+    account = job.account
+    run = run or SyncRun(account=account, kind=job.kind, trigger="refresh")
+    owner = uuid.uuid4().hex
+    if not claim_lease(account.pk, owner):
+        run.outcome = SyncRun.Outcome.SKIPPED
+        run.finished_at = timezone.now()
+        run.error_message = "another sync of this account was running"
+        run.save()
+        return run
+    try:
+        run.outcome = SyncRun.Outcome.RUNNING
+        run.started_at = timezone.now()
+        run.save()
+        ks = None
+        try:
+            provider = provider or get_provider(account)
+            ks = KindSync(account, job.kind, provider, run)
+            rec = provider.get_job(job.kind, job.remote_id)
+            if rec is None:
+                ks.counters.marked_gone += ks.mark_gone_by_remote_id([job.remote_id])
+            else:
+                ks.store_records([rec])
+                ks.counters.pages = 1
+                Job.objects.filter(pk=job.pk).update(needs_detail=job.kind in DETAIL_KINDS)
+                fetch_details(ks, 1)
+        except Exception as exc:
+            _finish_run(run, ks, SyncRun.Outcome.FAILED, exc, account)
+            if not isinstance(exc, ProviderError):
+                log.exception("refresh of job %s crashed", job.pk)
+            return run
+        return _finish_run(run, ks, SyncRun.Outcome.SUCCEEDED, None, account)
+    finally:
+        release_lease(account.pk, owner)

@@ -1,0 +1,45 @@
+"""Scheduling: which accounts are due a sync, enqueue bookkeeping, runs nobody finished."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs.models import CloudAccount, SyncRun
+
+
+def due_accounts(now: datetime | None = None) -> list[CloudAccount]:
+    """Enabled accounts whose interval has passed (the active interval while jobs move)."""
+    now = now or timezone.now()
+    out = []
+    for account in CloudAccount.objects.filter(enabled=True):
+        interval = account.active_sync_interval if account.has_active_jobs else account.sync_interval
+        last = max([t for t in (account.last_sync_at, account.sync_enqueued_at) if t], default=None)
+        if last is None or last <= now - timedelta(seconds=interval):
+            out.append(account)
+    return out
+
+
+def mark_enqueued(account: CloudAccount, now: datetime | None = None) -> bool:
+    """Record that a sync was enqueued, unless another dispatcher just did (conditional UPDATE)."""
+    now = now or timezone.now()
+    prev = account.sync_enqueued_at
+    qs = CloudAccount.objects.filter(pk=account.pk)
+    qs = qs.filter(sync_enqueued_at__isnull=True) if prev is None else qs.filter(sync_enqueued_at=prev)
+    return qs.update(sync_enqueued_at=now) == 1
+
+
+def expire_abandoned_runs(now: datetime | None = None) -> int:
+    """Runs left QUEUED/RUNNING by a worker that died or a task that expired: mark them failed."""
+    now = now or timezone.now()
+    limit = now - timedelta(seconds=max(settings.SYNC_LEASE_SECONDS, 300) * 2)
+    return SyncRun.objects.filter(
+        outcome__in=[SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING], started_at__lt=limit
+    ).update(
+        outcome=SyncRun.Outcome.FAILED,
+        finished_at=now,
+        error_code="abandoned",
+        error_message="the sync never finished (worker stopped or task expired)",
+    )
