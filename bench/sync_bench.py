@@ -159,10 +159,10 @@ def run(args):
 
     from fakecloud.testing import FakeCloudProcess
     from jobs import sync
-    from jobs.sync.details import fetch_details
-    from jobs.sync.kind import KindSync
     from jobs.models import Job
     from jobs.providers import get_provider
+    from jobs.sync.details import fetch_details
+    from jobs.sync.kind import KindSync
 
     n = args.jobs
     print(f"bench/sync: {n:,} avatar jobs from a fakecloud subprocess on loopback -> {connection.vendor}")
@@ -176,8 +176,10 @@ def run(args):
         t = time.perf_counter()
         listed = sum(len(page.records) for page in p.iter_pages("avatar_training"))
         t_list = time.perf_counter() - t
-        print(f"  listing only (HTTP + parse): {listed:,} jobs in {t_list:.2f}s "
-              f"({listed / t_list:,.0f} jobs/s, {p.api_calls} calls)")  # fmt: skip
+        print(
+            f"  listing only (HTTP + parse): {listed:,} jobs in {t_list:.2f}s "
+            f"({listed / t_list:,.0f} jobs/s, {p.api_calls} calls)"
+        )
 
         # 2. Full sync, listing phase (the detail phase is measured separately below).
         settings.SYNC_DETAIL_BUDGET = 0
@@ -190,11 +192,15 @@ def run(args):
         assert run_full.outcome == "succeeded", sync.run_reason(run_full)
         assert Job.objects.filter(account=account).count() == n == run_full.created
         rate = n / t_full
-        print(f"  full sync:   {t_full:6.2f}s  {rate:8,.0f} jobs/s  {run_full.api_calls} API calls  "
-              f"{run_full.pages} pages, {run_full.created:,} created")  # fmt: skip
+        print(
+            f"  full sync:   {t_full:6.2f}s  {rate:8,.0f} jobs/s  {run_full.api_calls} API calls  "
+            f"{run_full.pages} pages, {run_full.created:,} created"
+        )
         if backend_before is not None and backend_after is not None:
             spent = backend_after - backend_before
-            print(f"               of which the PostgreSQL server's CPU: {spent:.2f}s ({spent / n * 1e6:.0f} us per row)")
+            print(
+                f"               of which the PostgreSQL server's CPU: {spent:.2f}s ({spent / n * 1e6:.0f} us per row)"
+            )
 
         # 3. No-change resync.
         p = get_provider(account)
@@ -203,8 +209,10 @@ def run(args):
         t_re = time.perf_counter() - t
         assert run_re.outcome == "succeeded" and run_re.unchanged == n and run_re.updated == 0
         speedup = t_full / t_re
-        print(f"  resync:      {t_re:6.2f}s  {n / t_re:8,.0f} jobs/s  {run_re.api_calls} API calls  "
-              f"0 rows written; {speedup:.1f}x faster than the full sync")  # fmt: skip
+        print(
+            f"  resync:      {t_re:6.2f}s  {n / t_re:8,.0f} jobs/s  {run_re.api_calls} API calls  "
+            f"0 rows written; {speedup:.1f}x faster than the full sync"
+        )
 
         # 4. The detail phase, on its own budget.
         settings.SYNC_DETAIL_BUDGET = args.detail_budget
@@ -213,8 +221,10 @@ def run(args):
         t = time.perf_counter()
         fetch_details(ks, args.detail_budget)
         t_detail = time.perf_counter() - t
-        print(f"  detail phase: {ks.counters.details_fetched} details, {ks.counters.events_created:,} events "
-              f"in {t_detail:.2f}s ({p.api_calls} API calls; the rest wait for later runs)")  # fmt: skip
+        print(
+            f"  detail phase: {ks.counters.details_fetched} details, {ks.counters.events_created:,} events "
+            f"in {t_detail:.2f}s ({p.api_calls} API calls; the rest wait for later runs)"
+        )
 
         # 5. Naive baseline, same provider path, same database, on a smaller N.
         settings.SYNC_DETAIL_BUDGET = 0
@@ -225,8 +235,10 @@ def run(args):
         t_naive = time.perf_counter() - t
         naive_rate = naive_n / t_naive
         ratio = rate / naive_rate
-        print(f"  naive sync (update_or_create per job): {naive_n:,} jobs in {t_naive:.2f}s = {naive_rate:,.0f} jobs/s "
-              f"(measured on {naive_n:,} jobs, extrapolated per job: {n / naive_rate:.0f}s for {n:,})")  # fmt: skip
+        print(
+            f"  naive sync (update_or_create per job): {naive_n:,} jobs in {t_naive:.2f}s = {naive_rate:,.0f} jobs/s "
+            f"(measured on {naive_n:,} jobs, extrapolated per job: {n / naive_rate:.0f}s for {n:,})"
+        )
         print(f"  bulk sync vs naive: {ratio:.1f}x")
 
     rss = peak_rss_mb()

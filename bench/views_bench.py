@@ -27,10 +27,40 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WORDS = ["avatar", "voice", "主播", "客服", "news", "数字人", "sales", "teacher", "host", "demo",
-         "lesson", "直播", "promo", "anchor", "guide", "podcast", "review", "讲师", "studio", "brand"]  # fmt: skip
-AVATAR_STATES = ["TRAINING", "JOB_SUCCESS", "JOB_SUCCESS", "JOB_SUCCESS", "TRAIN_FAILED", "MANUAL_VERIFYING",
-                 "WAIT_FILE_UPLOAD", "COMPILING", "AUTO_VERIFY_FAILED", "JOB_PENDING"]  # fmt: skip
+WORDS = [
+    "avatar",
+    "voice",
+    "主播",
+    "客服",
+    "news",
+    "数字人",
+    "sales",
+    "teacher",
+    "host",
+    "demo",
+    "lesson",
+    "直播",
+    "promo",
+    "anchor",
+    "guide",
+    "podcast",
+    "review",
+    "讲师",
+    "studio",
+    "brand",
+]
+AVATAR_STATES = [
+    "TRAINING",
+    "JOB_SUCCESS",
+    "JOB_SUCCESS",
+    "JOB_SUCCESS",
+    "TRAIN_FAILED",
+    "MANUAL_VERIFYING",
+    "WAIT_FILE_UPLOAD",
+    "COMPILING",
+    "AUTO_VERIFY_FAILED",
+    "JOB_PENDING",
+]
 VOICE_STATES = ["SUCCEED", "SUCCEED", "SUCCEED", "PROCESSING", "FAILED", "AUDITING", "AUDIT_FAILED", "WAITING"]
 TRANSLATION_STATES = ["Success", "Success", "Success", "Running", "Failed", "Submitted", "Cancel", "Pause"]
 
@@ -80,7 +110,9 @@ def fill(n_jobs, n_events):
     accounts = [
         CloudAccount.objects.create(name="huawei-bj", provider="huawei", region="cn-north-4", project_id="p" * 32),
         CloudAccount.objects.create(name="huawei-sg", provider="huawei", region="ap-southeast-3", project_id="q" * 32),
-        CloudAccount.objects.create(name="tencent-gz", provider="tencent", region="ap-guangzhou", bucket="b-125", queue_id="q1"),
+        CloudAccount.objects.create(
+            name="tencent-gz", provider="tencent", region="ap-guangzhou", bucket="b-125", queue_id="q1"
+        ),
     ]
     rnd = random.Random(42)
     now = datetime.now(UTC)
@@ -148,7 +180,12 @@ def fill(n_jobs, n_events):
                 "gone": i % 97 == 0,
                 "gone_at": None,
             }
-            batch.append([adapt(f, values[f.attname.removesuffix("_id") if f.attname == "account_id" else f.attname]) for f in fields])
+            batch.append(
+                [
+                    adapt(f, values[f.attname.removesuffix("_id") if f.attname == "account_id" else f.attname])
+                    for f in fields
+                ]
+            )
             if len(batch) >= 20_000:
                 with connection.cursor() as cur:
                     cur.executemany(sql, batch)
@@ -163,8 +200,16 @@ def fill(n_jobs, n_events):
     steps = ["CREATING", "SYSTEM_AUDITING", "WAITING", "PROCESSING", "RESULT_REVIEW"]
     JobEvent.objects.bulk_create(
         [
-            JobEvent(job=job, occurred_at=t0 + timedelta(minutes=37 * k), source="oplog", action="STEP",
-                     operator="SYSTEM", to_state=steps[k % len(steps)], message="", key=f"bench-{k}")
+            JobEvent(
+                job=job,
+                occurred_at=t0 + timedelta(minutes=37 * k),
+                source="oplog",
+                action="STEP",
+                operator="SYSTEM",
+                to_state=steps[k % len(steps)],
+                message="",
+                key=f"bench-{k}",
+            )
             for k in range(n_events)
         ],
         batch_size=1000,

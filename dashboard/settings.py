@@ -71,9 +71,7 @@ def _make_fernet_key():
 
 SECRET_KEY = envstr("SECRET_KEY") or _persistent_secret(DATA_DIR / "secret_key", _make_django_secret)
 # Fernet key(s) for cloud credentials; the first encrypts, all decrypt (rotation).
-CREDENTIALS_KEYS = envlist("CREDENTIALS_KEY") or [
-    _persistent_secret(DATA_DIR / "credentials_key", _make_fernet_key)
-]
+CREDENTIALS_KEYS = envlist("CREDENTIALS_KEY") or [_persistent_secret(DATA_DIR / "credentials_key", _make_fernet_key)]
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")

@@ -19,19 +19,26 @@ def build_parser():
     p.add_argument("--port", type=int, default=defaults.PORT, help="0 picks a free port")
     p.add_argument("--jobs", type=int, default=defaults.JOBS, help="jobs per kind at the start")
     p.add_argument("--seed", type=int, default=defaults.SEED)
-    p.add_argument("--speed", type=float, default=defaults.SPEED,
-                   help="virtual seconds per real second (0 freezes the clock)")
+    p.add_argument(
+        "--speed", type=float, default=defaults.SPEED, help="virtual seconds per real second (0 freezes the clock)"
+    )
     p.add_argument("--start", help="virtual start time, RFC 3339 or epoch ms (default: now)")
     p.add_argument("--short-jobs", type=int, help="pre-generated short jobs (default: min(jobs, 50))")
     p.add_argument("--arrivals", type=int, help="jobs per kind created after the start (default: jobs/20)")
-    p.add_argument("--fault", action="append", default=[], metavar="KIND:key=value,...",
-                   help="inject a fault, e.g. error:op=avatar.list,after=2,count=1,status=503 (repeatable)")
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND:key=value,...",
+        help="inject a fault, e.g. error:op=avatar.list,after=2,count=1,status=503 (repeatable)",
+    )
     p.add_argument("--latency-ms", type=int, help="shorthand for --fault latency:ms=N")
     p.add_argument("--skew-seconds", type=int, help="shorthand for --fault skew:seconds=N")
     p.add_argument("--quiet", action="store_true", help="no request log on stderr")
     for name in defaults.ENV_VARS:
-        p.add_argument("--" + name.replace("_", "-"), dest=name,
-                       help=f"default: ${defaults.ENV_VARS[name]} or the demo value")
+        p.add_argument(
+            "--" + name.replace("_", "-"), dest=name, help=f"default: ${defaults.ENV_VARS[name]} or the demo value"
+        )
     return p
 
 
@@ -49,12 +56,23 @@ def main(argv=None):
     if args.skew_seconds:
         specs.append(faults.normalise({"kind": "skew", "seconds": args.skew_seconds}))
     start_ms = parse_time_ms(args.start) if args.start else None
-    app = App(jobs=args.jobs, seed=args.seed, speed=args.speed, start_ms=start_ms, short_jobs=args.short_jobs,
-              arrivals=args.arrivals, credentials=credentials, faults_=specs,
-              log=None if args.quiet else stderr_log)
+    app = App(
+        jobs=args.jobs,
+        seed=args.seed,
+        speed=args.speed,
+        start_ms=start_ms,
+        short_jobs=args.short_jobs,
+        arrivals=args.arrivals,
+        credentials=credentials,
+        faults_=specs,
+        log=None if args.quiet else stderr_log,
+    )
     server = Server(app, args.host, args.port)
-    print(f"fakecloud listening on {app.url} (jobs={args.jobs} per kind, seed={args.seed}, "
-          f"speed={args.speed:g}; control API: {app.url}/_fakecloud/state)", flush=True)
+    print(
+        f"fakecloud listening on {app.url} (jobs={args.jobs} per kind, seed={args.seed}, "
+        f"speed={args.speed:g}; control API: {app.url}/_fakecloud/state)",
+        flush=True,
+    )
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

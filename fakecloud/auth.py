@@ -54,15 +54,11 @@ def huawei_canonical_request(method, raw_path, raw_query, headers, signed_header
     uri = "/".join(segments)
     if not uri.endswith("/"):
         uri += "/"  # the canonical URI always ends in "/", the request line never does
-    query = "&".join(
-        f"{_hw_encode(k)}={_hw_encode(v)}" for k, v in sorted(split_query(raw_query))
-    )
+    query = "&".join(f"{_hw_encode(k)}={_hw_encode(v)}" for k, v in sorted(split_query(raw_query)))
     canonical_headers = "".join(f"{name}:{headers.get(name, '').strip()}\n" for name in signed_headers)
     if payload_hash is None:
         payload_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-    return "\n".join(
-        [method.upper(), uri, query, canonical_headers, ";".join(signed_headers), payload_hash]
-    )
+    return "\n".join([method.upper(), uri, query, canonical_headers, ";".join(signed_headers), payload_hash])
 
 
 def huawei_string_to_sign(canonical_request, sdk_date):
@@ -74,9 +70,7 @@ def huawei_signature(secret_key, string_to_sign):
     return hmac.new(secret_key.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-_HW_AUTH = re.compile(
-    r"^SDK-HMAC-SHA256\s+Access=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-fA-F]+)\s*$"
-)
+_HW_AUTH = re.compile(r"^SDK-HMAC-SHA256\s+Access=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-fA-F]+)\s*$")
 
 
 def _apig(message):
@@ -126,7 +120,12 @@ def verify_huawei(method, raw_path, raw_query, headers, body, creds, now, token_
     if project != creds["project_id"]:
         return _apig("project id is invalid")
     canonical = huawei_canonical_request(
-        method, raw_path, raw_query, headers, signed_headers, body,
+        method,
+        raw_path,
+        raw_query,
+        headers,
+        signed_headers,
+        body,
         payload_hash=headers.get("x-sdk-content-sha256"),
     )
     expected = huawei_signature(creds["sk"], huawei_string_to_sign(canonical, sdk_date))

@@ -20,10 +20,16 @@ from array import array
 
 KINDS = ("avatar", "voice", "short", "translation")
 KIND_ALIASES = {
-    "avatar": "avatar", "avatar_training": "avatar",
-    "voice": "voice", "voice_training": "voice",
-    "short": "short", "voice_assessment": "short", "assess": "short",
-    "translation": "translation", "ci": "translation", "tencent": "translation",
+    "avatar": "avatar",
+    "avatar_training": "avatar",
+    "voice": "voice",
+    "voice_training": "voice",
+    "short": "short",
+    "voice_assessment": "short",
+    "assess": "short",
+    "translation": "translation",
+    "ci": "translation",
+    "tencent": "translation",
 }
 
 MINUTE = 60
@@ -90,7 +96,11 @@ _AV = [
     ("WAIT_FILE_UPLOAD", (MINUTE, 2 * DAY), [_op("USER_CREATE_JOD", "USER")]),  # sic: "JOD"
     ("AUTO_VERIFYING", (30, 10 * MINUTE), [_op("USER_VERIFYING_SUBMITTED", "USER")]),
     ("MANUAL_VERIFYING", (HOUR, DAY), [_op("SYSTEM_VERIFY_SUCCESS")]),
-    ("WAIT_TRAINING_DATA_PREPROCESS", (MINUTE, 2 * HOUR), [_op("ADMIN_VERIFY_SUCCESS", "ADMIN", description="审核通过")]),
+    (
+        "WAIT_TRAINING_DATA_PREPROCESS",
+        (MINUTE, 2 * HOUR),
+        [_op("ADMIN_VERIFY_SUCCESS", "ADMIN", description="审核通过")],
+    ),
     ("TRAINING_DATA_PREPROCESSING", (10 * MINUTE, 2 * HOUR), [_op("SYSTEM_TRAIN_DATA_PREPROCESSING")]),
     ("TRAINING_DATA_PREPROCESS_SUCCESS", (MINUTE, HOUR), [_op("SYSTEM_TRAIN_DATA_PREPROCESS_SUCCESS")]),
     ("TRAINING", (6 * HOUR, 3 * DAY), [_op("SYSTEM_TRAINING")]),
@@ -103,53 +113,167 @@ _AV_RESOLUTION = "视频分辨率不符合要求，仅支持1920x1080、1080x192
 
 AVATAR_PATHS = [
     (40, Path("success", _AV + [_AV_DONE])),
-    (8, Path("success_compiled", _AV + [
-        ("WAIT_COMPILE", (MINUTE, HOUR), [_op("SYSTEM_INFERENCE_DATA_PREPROCESS_SUCCESS")]),
-        ("COMPILING", (10 * MINUTE, 2 * HOUR), [_op("SYSTEM_EXECUTE_COMPILE")]),
-        ("JOB_SUCCESS", None, [_op("SYSTEM_COMPILE_SUCCESS"), _op("SYSTEM_JOB_SUCCESS")]),
-    ])),
+    (
+        8,
+        Path(
+            "success_compiled",
+            _AV
+            + [
+                ("WAIT_COMPILE", (MINUTE, HOUR), [_op("SYSTEM_INFERENCE_DATA_PREPROCESS_SUCCESS")]),
+                ("COMPILING", (10 * MINUTE, 2 * HOUR), [_op("SYSTEM_EXECUTE_COMPILE")]),
+                ("JOB_SUCCESS", None, [_op("SYSTEM_COMPILE_SUCCESS"), _op("SYSTEM_JOB_SUCCESS")]),
+            ],
+        ),
+    ),
     (4, Path("not_submitted", _AV[:1])),
-    (6, Path("auto_rejected", _AV[:2] + [
-        ("AUTO_VERIFY_FAILED", None, [_op("SYSTEM_VERIFY_FAILED", error_code="44005901", description=_AV_RESOLUTION)]),
-    ])),
-    (5, Path("auto_rejected_resubmitted", _AV[:2] + [
-        ("AUTO_VERIFY_FAILED", (HOUR, 3 * DAY),
-         [_op("SYSTEM_VERIFY_FAILED", error_code="44005901", description=_AV_RESOLUTION)]),
-        ("AUTO_VERIFYING", (30, 10 * MINUTE), [_op("USER_UPDATE_VIDEO", "USER"), _op("USER_VERIFYING_SUBMITTED", "USER")]),
-    ] + _AV[2:] + [_AV_DONE])),
-    (5, Path("manual_rejected", _AV[:3] + [
-        ("MANUAL_VERIFY_FAILED", None, [
-            _op("ADMIN_VERIFY_FAILED", "ADMIN", description="授权书签名与视频人物不一致"),
-            _comment("ADMIN_COMMENT", "审核不通过", "请上传本人签署的授权书后重新提交。"),
-        ]),
-    ])),
-    (3, Path("preprocess_failed", _AV[:5] + [
-        ("TRAINING_DATA_PREPROCESS_FAILED", None,
-         [_op("SYSTEM_TRAIN_DATA_PREPROCESS_FAILED", description="训练视频中未检测到稳定人脸")]),
-    ])),
-    (3, Path("train_failed", _AV[:7] + [
-        ("TRAIN_FAILED", None, [_op("SYSTEM_TRAIN_FAILED", description="training worker exited with code 137")]),
-    ])),
-    (3, Path("inference_failed", _AV[:9] + [
-        ("INFERENCE_DATA_PREPROCESS_FAILED", None,
-         [_op("SYSTEM_INFERENCE_DATA_PREPROCESS_FAILED", description="推理数据预处理超时")]),
-    ])),
-    (4, Path("user_accepted", _AV + [
-        _AV_CONFIRM,
-        ("JOB_FINISH", None, [_comment("USER_COMMENT", "确认验收", "效果满意，确认通过。")]),
-    ])),
-    (2, Path("user_rejected", _AV + [
-        _AV_CONFIRM,
-        ("JOB_REJECT", None, [_comment("USER_REJECT", "驳回", "口型与语音不同步，请重新训练。")]),
-    ])),
+    (
+        6,
+        Path(
+            "auto_rejected",
+            _AV[:2]
+            + [
+                (
+                    "AUTO_VERIFY_FAILED",
+                    None,
+                    [_op("SYSTEM_VERIFY_FAILED", error_code="44005901", description=_AV_RESOLUTION)],
+                ),
+            ],
+        ),
+    ),
+    (
+        5,
+        Path(
+            "auto_rejected_resubmitted",
+            _AV[:2]
+            + [
+                (
+                    "AUTO_VERIFY_FAILED",
+                    (HOUR, 3 * DAY),
+                    [_op("SYSTEM_VERIFY_FAILED", error_code="44005901", description=_AV_RESOLUTION)],
+                ),
+                (
+                    "AUTO_VERIFYING",
+                    (30, 10 * MINUTE),
+                    [_op("USER_UPDATE_VIDEO", "USER"), _op("USER_VERIFYING_SUBMITTED", "USER")],
+                ),
+            ]
+            + _AV[2:]
+            + [_AV_DONE],
+        ),
+    ),
+    (
+        5,
+        Path(
+            "manual_rejected",
+            _AV[:3]
+            + [
+                (
+                    "MANUAL_VERIFY_FAILED",
+                    None,
+                    [
+                        _op("ADMIN_VERIFY_FAILED", "ADMIN", description="授权书签名与视频人物不一致"),
+                        _comment("ADMIN_COMMENT", "审核不通过", "请上传本人签署的授权书后重新提交。"),
+                    ],
+                ),
+            ],
+        ),
+    ),
+    (
+        3,
+        Path(
+            "preprocess_failed",
+            _AV[:5]
+            + [
+                (
+                    "TRAINING_DATA_PREPROCESS_FAILED",
+                    None,
+                    [_op("SYSTEM_TRAIN_DATA_PREPROCESS_FAILED", description="训练视频中未检测到稳定人脸")],
+                ),
+            ],
+        ),
+    ),
+    (
+        3,
+        Path(
+            "train_failed",
+            _AV[:7]
+            + [
+                (
+                    "TRAIN_FAILED",
+                    None,
+                    [_op("SYSTEM_TRAIN_FAILED", description="training worker exited with code 137")],
+                ),
+            ],
+        ),
+    ),
+    (
+        3,
+        Path(
+            "inference_failed",
+            _AV[:9]
+            + [
+                (
+                    "INFERENCE_DATA_PREPROCESS_FAILED",
+                    None,
+                    [_op("SYSTEM_INFERENCE_DATA_PREPROCESS_FAILED", description="推理数据预处理超时")],
+                ),
+            ],
+        ),
+    ),
+    (
+        4,
+        Path(
+            "user_accepted",
+            _AV
+            + [
+                _AV_CONFIRM,
+                ("JOB_FINISH", None, [_comment("USER_COMMENT", "确认验收", "效果满意，确认通过。")]),
+            ],
+        ),
+    ),
+    (
+        2,
+        Path(
+            "user_rejected",
+            _AV
+            + [
+                _AV_CONFIRM,
+                ("JOB_REJECT", None, [_comment("USER_REJECT", "驳回", "口型与语音不同步，请重新训练。")]),
+            ],
+        ),
+    ),
     (2, Path("awaiting_user", _AV + [(_AV_CONFIRM[0], None, _AV_CONFIRM[2])])),
     (1, Path("pending", _AV + [_AV_CONFIRM, ("JOB_PENDING", None, [])])),
-    (2, Path("stopped", _AV[:7] + [("MANUAL_STOP_TRAIN", None, [_op("ADMIN_STOP_TRAIN", "ADMIN", description="资源调度调整，人工中止训练")])])),
-    (2, Path("test_video_failed", _AV[:8] + [
-        ("WAIT_TEST_VIDEO_CHECK", (MINUTE, HOUR), [_op("WAIT_TEST_VIDEO_CHECK")]),
-        ("TEST_VIDEO_CHECK_PROCESSING", (5 * MINUTE, HOUR), [_op("TEST_VIDEO_CHECK_PROCESSING")]),
-        ("TEST_VIDEO_CHECK_FAILED", None, [_op("TEST_VIDEO_CHECK_FAILED", description="测试视频口型检测未通过")]),
-    ])),
+    (
+        2,
+        Path(
+            "stopped",
+            _AV[:7]
+            + [
+                (
+                    "MANUAL_STOP_TRAIN",
+                    None,
+                    [_op("ADMIN_STOP_TRAIN", "ADMIN", description="资源调度调整，人工中止训练")],
+                )
+            ],
+        ),
+    ),
+    (
+        2,
+        Path(
+            "test_video_failed",
+            _AV[:8]
+            + [
+                ("WAIT_TEST_VIDEO_CHECK", (MINUTE, HOUR), [_op("WAIT_TEST_VIDEO_CHECK")]),
+                ("TEST_VIDEO_CHECK_PROCESSING", (5 * MINUTE, HOUR), [_op("TEST_VIDEO_CHECK_PROCESSING")]),
+                (
+                    "TEST_VIDEO_CHECK_FAILED",
+                    None,
+                    [_op("TEST_VIDEO_CHECK_FAILED", description="测试视频口型检测未通过")],
+                ),
+            ],
+        ),
+    ),
 ]
 
 _V = [
@@ -168,73 +292,168 @@ _V_SPLIT = [
     ("WAITING", (MINUTE, 6 * HOUR), []),
 ]
 _AUDIT_ERRORS = [
-    {"audio_name": "003.wav", "text_name": "003.txt", "error_code": "MSS.20030011",
-     "error_message": "音频与文本内容不一致"},
-    {"audio_name": "017.wav", "text_name": "017.txt", "error_code": "MSS.20030012",
-     "error_message": "音频存在明显背景噪声"},
+    {
+        "audio_name": "003.wav",
+        "text_name": "003.txt",
+        "error_code": "MSS.20030011",
+        "error_message": "音频与文本内容不一致",
+    },
+    {
+        "audio_name": "017.wav",
+        "text_name": "017.txt",
+        "error_code": "MSS.20030012",
+        "error_message": "音频存在明显背景噪声",
+    },
 ]
 
 VOICE_PATHS = [
     (38, Path("success", _V + [_V_DONE])),
     # Doc 000 spells the training-finished action MOUNTING_FINISH; some jobs carry it.
-    (3, Path("success_mounting", _V[:5] + [
-        ("UPLOADING", (MINUTE, 30 * MINUTE), [_act("MOUNTING_FINISH"), _act("UPLOADING_MODEL")]), _V_DONE,
-    ])),
+    (
+        3,
+        Path(
+            "success_mounting",
+            _V[:5]
+            + [
+                ("UPLOADING", (MINUTE, 30 * MINUTE), [_act("MOUNTING_FINISH"), _act("UPLOADING_MODEL")]),
+                _V_DONE,
+            ],
+        ),
+    ),
     (8, Path("success_split", _V[:3] + _V_SPLIT + _V[4:] + [_V_DONE], split=True)),
-    (2, Path("split_failed", _V[:3] + _V_SPLIT[:2] + [("SPLIT_FAILED", None, [])], split=True,
-             failed=("MSS.20030021", "音频切分失败：未检测到有效语音段"))),
+    (
+        2,
+        Path(
+            "split_failed",
+            _V[:3] + _V_SPLIT[:2] + [("SPLIT_FAILED", None, [])],
+            split=True,
+            failed=("MSS.20030021", "音频切分失败：未检测到有效语音段"),
+        ),
+    ),
     (4, Path("not_committed", _V[:1])),
-    (5, Path("system_audit_failed", _V[:2] + [
-        ("AUDIT_FAILED", None, [_act("AUDIT_NOT_PASS", review_id_list=["rv-003", "rv-017"])]),
-    ], audit_errors=True)),
-    (4, Path("admin_audit_failed", _V[:3] + [
-        ("AUDIT_FAILED", None, [_act("AUDIT_NOT_PASS", "ADMIN", admin_audit_failure_reason="授权书与录音人不一致")]),
-    ], admin_rejected=True)),
-    (4, Path("audit_failed_recommitted", _V[:2] + [
-        ("AUDIT_FAILED", (HOUR, 2 * DAY), [_act("AUDIT_NOT_PASS", review_id_list=["rv-003"])]),
-        ("SYSTEM_AUDITING", (30, 10 * MINUTE), [_act("COMMIT_JOB", "USER")]),
-    ] + _V[2:] + [_V_DONE], reject_times=1, audit_errors=True)),
-    (4, Path("training_failed", _V[:5] + [("FAILED", None, [])],
-             failed=("MSS.20030035", "训练失败：有效音频时长不足"))),
-    (3, Path("result_review", _V[:5] + [
-        ("RESULT_REVIEW", (HOUR, DAY), [_act("TRAINING_FINISH")]),
-        ("UPLOADING", (MINUTE, 30 * MINUTE), [_act("UPLOADING_MODEL")]), _V_DONE,
-    ])),
-    (3, Path("user_reviewed", _V[:5] + [
-        ("USER_RESULT_REVIEW", (HOUR, 2 * DAY), [_act("TRAINING_FINISH")]),
-        ("UPLOADING", (MINUTE, 30 * MINUTE), [_act("UPLOADING_MODEL")]), _V_DONE,
-    ])),
-    (2, Path("user_review_rejected", _V[:5] + [
-        ("USER_RESULT_REVIEW", (HOUR, 2 * DAY), [_act("TRAINING_FINISH")]),
-        ("USER_REVIEW_REJECT", None, []),
-    ])),
+    (
+        5,
+        Path(
+            "system_audit_failed",
+            _V[:2]
+            + [
+                ("AUDIT_FAILED", None, [_act("AUDIT_NOT_PASS", review_id_list=["rv-003", "rv-017"])]),
+            ],
+            audit_errors=True,
+        ),
+    ),
+    (
+        4,
+        Path(
+            "admin_audit_failed",
+            _V[:3]
+            + [
+                (
+                    "AUDIT_FAILED",
+                    None,
+                    [_act("AUDIT_NOT_PASS", "ADMIN", admin_audit_failure_reason="授权书与录音人不一致")],
+                ),
+            ],
+            admin_rejected=True,
+        ),
+    ),
+    (
+        4,
+        Path(
+            "audit_failed_recommitted",
+            _V[:2]
+            + [
+                ("AUDIT_FAILED", (HOUR, 2 * DAY), [_act("AUDIT_NOT_PASS", review_id_list=["rv-003"])]),
+                ("SYSTEM_AUDITING", (30, 10 * MINUTE), [_act("COMMIT_JOB", "USER")]),
+            ]
+            + _V[2:]
+            + [_V_DONE],
+            reject_times=1,
+            audit_errors=True,
+        ),
+    ),
+    (
+        4,
+        Path("training_failed", _V[:5] + [("FAILED", None, [])], failed=("MSS.20030035", "训练失败：有效音频时长不足")),
+    ),
+    (
+        3,
+        Path(
+            "result_review",
+            _V[:5]
+            + [
+                ("RESULT_REVIEW", (HOUR, DAY), [_act("TRAINING_FINISH")]),
+                ("UPLOADING", (MINUTE, 30 * MINUTE), [_act("UPLOADING_MODEL")]),
+                _V_DONE,
+            ],
+        ),
+    ),
+    (
+        3,
+        Path(
+            "user_reviewed",
+            _V[:5]
+            + [
+                ("USER_RESULT_REVIEW", (HOUR, 2 * DAY), [_act("TRAINING_FINISH")]),
+                ("UPLOADING", (MINUTE, 30 * MINUTE), [_act("UPLOADING_MODEL")]),
+                _V_DONE,
+            ],
+        ),
+    ),
+    (
+        2,
+        Path(
+            "user_review_rejected",
+            _V[:5]
+            + [
+                ("USER_RESULT_REVIEW", (HOUR, 2 * DAY), [_act("TRAINING_FINISH")]),
+                ("USER_REVIEW_REJECT", None, []),
+            ],
+        ),
+    ),
 ]
 
 SHORT_PATHS = [
-    (70, Path("assessed", [("CREATING", (MINUTE, HOUR), []), ("PROCESSING", (MINUTE, 10 * MINUTE), []),
-                           ("SUCCEED", None, [])])),
-    (8, Path("assess_failed", [("CREATING", (MINUTE, HOUR), []), ("PROCESSING", (MINUTE, 10 * MINUTE), []),
-                               ("FAILED", None, [])],
-             failed=("MSS.20030041", "音频文件解析失败，请检查压缩包中的音频格式"))),
+    (
+        70,
+        Path(
+            "assessed",
+            [("CREATING", (MINUTE, HOUR), []), ("PROCESSING", (MINUTE, 10 * MINUTE), []), ("SUCCEED", None, [])],
+        ),
+    ),
+    (
+        8,
+        Path(
+            "assess_failed",
+            [("CREATING", (MINUTE, HOUR), []), ("PROCESSING", (MINUTE, 10 * MINUTE), []), ("FAILED", None, [])],
+            failed=("MSS.20030041", "音频文件解析失败，请检查压缩包中的音频格式"),
+        ),
+    ),
     (6, Path("not_committed", [("CREATING", None, [])])),
 ]
 # A short job created through the API waits in CREATING; commit moves it on (see Store.commit_short).
 SHORT_COMMITTED = Path("committed", [("CREATING", None, []), ("PROCESSING", (30, 30), []), ("SUCCEED", None, [])])
 SHORT_COMMITTED_FAILED = Path(
-    "committed_failed", [("CREATING", None, []), ("PROCESSING", (30, 30), []), ("FAILED", None, [])],
+    "committed_failed",
+    [("CREATING", None, []), ("PROCESSING", (30, 30), []), ("FAILED", None, [])],
     failed=SHORT_PATHS[1][1].meta["failed"],
 )
 
 TRANSLATION_PATHS = [
-    (70, Path("success", [("Submitted", (10, 10 * MINUTE), []), ("Running", (MINUTE, 2 * HOUR), []),
-                          ("Success", None, [])])),
-    (10, Path("failed", [("Submitted", (10, 10 * MINUTE), []), ("Running", (MINUTE, HOUR), []),
-                         ("Failed", None, [])])),
+    (
+        70,
+        Path(
+            "success",
+            [("Submitted", (10, 10 * MINUTE), []), ("Running", (MINUTE, 2 * HOUR), []), ("Success", None, [])],
+        ),
+    ),
+    (10, Path("failed", [("Submitted", (10, 10 * MINUTE), []), ("Running", (MINUTE, HOUR), []), ("Failed", None, [])])),
     (5, Path("cancelled", [("Submitted", (MINUTE, 6 * HOUR), []), ("Cancel", None, [])])),
-    (3, Path("paused", [("Submitted", (10, 10 * MINUTE), []), ("Running", (MINUTE, HOUR), []),
-                        ("Pause", None, [])])),
+    (3, Path("paused", [("Submitted", (10, 10 * MINUTE), []), ("Running", (MINUTE, HOUR), []), ("Pause", None, [])])),
 ]
-TRANSLATION_SUBMITTED = Path("submitted", [("Submitted", (20, 20), []), ("Running", (90, 90), []), ("Success", None, [])])
+TRANSLATION_SUBMITTED = Path(
+    "submitted", [("Submitted", (20, 20), []), ("Running", (90, 90), []), ("Success", None, [])]
+)
 
 PATHS = {"avatar": AVATAR_PATHS, "voice": VOICE_PATHS, "short": SHORT_PATHS, "translation": TRANSLATION_PATHS}
 INITIAL_STATE = {"avatar": "WAIT_FILE_UPLOAD", "voice": "CREATING", "short": "CREATING", "translation": "Submitted"}
@@ -244,8 +463,20 @@ INITIAL_STATE = {"avatar": "WAIT_FILE_UPLOAD", "voice": "CREATING", "short": "CR
 
 
 class Job:
-    __slots__ = ("kind", "idx", "job_id", "name", "create_ms", "path", "times", "removed", "extra",
-                 "batch_name", "flags", "app_user_id")
+    __slots__ = (
+        "kind",
+        "idx",
+        "job_id",
+        "name",
+        "create_ms",
+        "path",
+        "times",
+        "removed",
+        "extra",
+        "batch_name",
+        "flags",
+        "app_user_id",
+    )
 
     def state_index(self, t):
         return bisect.bisect_right(self.times, t) - 1
@@ -276,8 +507,15 @@ class Job:
 
 
 class AvatarJob(Job):
-    __slots__ = ("tags", "model_version", "matting_type", "model_resolution", "train_location", "contact",
-                 "voice_train_job_id")
+    __slots__ = (
+        "tags",
+        "model_version",
+        "matting_type",
+        "model_resolution",
+        "train_location",
+        "contact",
+        "voice_train_job_id",
+    )
 
 
 class VoiceJob(Job):
@@ -301,11 +539,21 @@ _ZH_PEOPLE = ["小美", "晓雯", "王老师", "李经理", "阿杰", "佳怡", 
 _ZH_SUFFIX = ["直播版", "新闻播报", "电商带货", "客服形象", "课程讲解", "4K精修", "第二版", "试训", "春节特辑"]
 _EN_PEOPLE = ["Lily", "Mia", "Ethan", "Grace", "Leo", "Anna", "Noah", "Chloe", "Oscar", "Ivy"]
 _EN_ROLE = ["news anchor", "host", "tutor", "support agent", "sales rep", "livestreamer", "presenter"]
-_TRICKY = ['Anchor "Mia", take 2', "A<B 对比测试", "Sales, South China 华南区", "O'Neil & Co <draft>",
-           "=HYPERLINK(\"http://example.com\",\"点我\")", "客服\t制表符, \"引号\""]
+_TRICKY = [
+    'Anchor "Mia", take 2',
+    "A<B 对比测试",
+    "Sales, South China 华南区",
+    "O'Neil & Co <draft>",
+    '=HYPERLINK("http://example.com","点我")',
+    '客服\t制表符, "引号"',
+]
 # Fixed indices so that any data set of 20 or more jobs carries these names.
-AVATAR_FIXED_NAMES = {3: "<script>alert(1)</script>", 11: "<img src=x onerror=alert(1)>", 17: 'Anchor "Mia", <v2>, 华南'}
-VOICE_FIXED_NAMES = {5: "<b>温柔女声</b> & \"Warm\", v1"}
+AVATAR_FIXED_NAMES = {
+    3: "<script>alert(1)</script>",
+    11: "<img src=x onerror=alert(1)>",
+    17: 'Anchor "Mia", <v2>, 华南',
+}
+VOICE_FIXED_NAMES = {5: '<b>温柔女声</b> & "Warm", v1'}
 
 _ZH_VOICES = ["温柔女声", "新闻男声", "客服音色", "童声朵朵", "沉稳旁白", "活力主播", "方言川普", "知性讲师"]
 _EN_VOICES = ["Warm narrator", "Calm support", "Bright host", "Deep trailer voice", "Friendly tutor"]
@@ -315,8 +563,18 @@ _VOICE_TAGS = ["ECOMMERCE", "NEWS", "MARKETING", "LIVE", "EDUCATION", "CUSTOMER"
 _LOCATIONS = ["cn-north-4", "cn-east-3", "ap-southeast-3"]
 _CI_LANGS = ["zh", "en", "ja", "ko", "fr", "de", "es", "ru"]
 _CI_TYPES = ["docx", "pdf", "pptx", "xlsx", "txt", "html", "markdown", "jpg", "png"]
-_CI_STEMS = ["产品手册", "user-guide", "季度报告 Q3", "contract_final", "菜单", "slides", "release notes",
-             "合同, 草稿", "FAQ", "培训材料"]
+_CI_STEMS = [
+    "产品手册",
+    "user-guide",
+    "季度报告 Q3",
+    "contract_final",
+    "菜单",
+    "slides",
+    "release notes",
+    "合同, 草稿",
+    "FAQ",
+    "培训材料",
+]
 
 
 class Weighted:
@@ -336,8 +594,9 @@ class Weighted:
 
 _MODES = Weighted([(60, "settled"), (20, "fast"), (20, "slow")])
 _MODEL_VERSIONS = Weighted([(70, "V3.2"), (20, "V3"), (10, "V2")])
-_VOICE_TYPES = Weighted([(45, "BASIC"), (20, "MIDDLE"), (10, "ADVANCE"), (15, "FLEXUS"),
-                         (5, "THIRD_PARTY"), (5, "THIRD_PARTY_LJZN")])
+_VOICE_TYPES = Weighted(
+    [(45, "BASIC"), (20, "MIDDLE"), (10, "ADVANCE"), (15, "FLEXUS"), (5, "THIRD_PARTY"), (5, "THIRD_PARTY_LJZN")]
+)
 
 
 def _phone(rng):

@@ -34,8 +34,12 @@ import fnmatch
 import threading
 
 KINDS = ("latency", "error", "throttle", "hang", "truncate", "malformed", "oversize", "duplicate", "skew")
-CLOUD_PATTERNS = {"huawei": ("avatar.*", "voice.*", "short.*"), "iam": ("iam.*",), "tencent": ("ci.*",),
-                  "ci": ("ci.*",)}
+CLOUD_PATTERNS = {
+    "huawei": ("avatar.*", "voice.*", "short.*"),
+    "iam": ("iam.*",),
+    "tencent": ("ci.*",),
+    "ci": ("ci.*",),
+}
 MAX_HANG = 600
 _DEFAULTS = {
     "latency": {"ms": 200},

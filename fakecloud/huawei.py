@@ -127,20 +127,60 @@ def _hex(job_id, salt):
 
 # (metric, expected, good actual range, low actual, high actual, advice zh/en for low and high)
 _METRICS = [
-    ("speed", "3.0-5.5", (3.4, 5.1), (2.1, 2.8), (5.9, 7.2),
-     ("语速偏慢，请适当加快语速", "Speaking rate is too slow; speak a little faster"),
-     ("语速偏快，请适当放慢语速", "Speaking rate is too fast; slow down a little")),
-    ("sound", "-25.0--8.0", (-20.0, -11.0), (-38.0, -29.0), (-5.0, -1.0),
-     ("音量偏小，请靠近麦克风或提高录音增益", "Volume is too low; move closer to the microphone or raise the gain"),
-     ("音量过大，存在削波失真", "Volume is too high and clips")),
-    ("snr", ">=35.0", (38.0, 52.0), (14.0, 29.0), None,
-     ("背景噪声较大，请在安静的环境中录制", "Background noise is too high; record in a quiet room"), None),
-    ("reverb", "<=0.40", (0.08, 0.32), None, (0.55, 1.2),
-     None, ("混响较大，请在吸音较好的房间录制", "Too much reverberation; record in a room with soft furnishings")),
-    ("dnsmos_ovrl", ">=3.00", (3.1, 3.8), (2.1, 2.8), None,
-     ("整体音质评分偏低，请检查录音设备", "Overall quality score is low; check the recording equipment"), None),
-    ("dnsmos_bak", ">=3.50", (3.6, 4.3), (2.4, 3.3), None,
-     ("背景噪声评分偏低，请减少环境噪声", "Background noise score is low; reduce ambient noise"), None),
+    (
+        "speed",
+        "3.0-5.5",
+        (3.4, 5.1),
+        (2.1, 2.8),
+        (5.9, 7.2),
+        ("语速偏慢，请适当加快语速", "Speaking rate is too slow; speak a little faster"),
+        ("语速偏快，请适当放慢语速", "Speaking rate is too fast; slow down a little"),
+    ),
+    (
+        "sound",
+        "-25.0--8.0",
+        (-20.0, -11.0),
+        (-38.0, -29.0),
+        (-5.0, -1.0),
+        ("音量偏小，请靠近麦克风或提高录音增益", "Volume is too low; move closer to the microphone or raise the gain"),
+        ("音量过大，存在削波失真", "Volume is too high and clips"),
+    ),
+    (
+        "snr",
+        ">=35.0",
+        (38.0, 52.0),
+        (14.0, 29.0),
+        None,
+        ("背景噪声较大，请在安静的环境中录制", "Background noise is too high; record in a quiet room"),
+        None,
+    ),
+    (
+        "reverb",
+        "<=0.40",
+        (0.08, 0.32),
+        None,
+        (0.55, 1.2),
+        None,
+        ("混响较大，请在吸音较好的房间录制", "Too much reverberation; record in a room with soft furnishings"),
+    ),
+    (
+        "dnsmos_ovrl",
+        ">=3.00",
+        (3.1, 3.8),
+        (2.1, 2.8),
+        None,
+        ("整体音质评分偏低，请检查录音设备", "Overall quality score is low; check the recording equipment"),
+        None,
+    ),
+    (
+        "dnsmos_bak",
+        ">=3.50",
+        (3.6, 4.3),
+        (2.4, 3.3),
+        None,
+        ("背景噪声评分偏低，请减少环境噪声", "Background noise score is low; reduce ambient noise"),
+        None,
+    ),
 ]
 _OK_ADVICE = ("正常", "OK")
 
@@ -250,10 +290,15 @@ def avatar_detail(app, job, t):
             operation_logs.append(log)
         elif entry[0] == "comment":
             _, comment_type, title, message = entry
-            comment_logs.append({
-                "operate_time": rfc3339(at), "comment_type": comment_type, "comment_title": title,
-                "comment_message": message, "attachment_download_url": [],
-            })
+            comment_logs.append(
+                {
+                    "operate_time": rfc3339(at),
+                    "comment_type": comment_type,
+                    "comment_title": title,
+                    "comment_message": message,
+                    "attachment_download_url": [],
+                }
+            )
     item["operation_logs"] = operation_logs
     item["comment_logs"] = comment_logs
     item["is_mask_file_uploaded"] = False
@@ -283,14 +328,16 @@ def avatar_detail(app, job, t):
     if training:
         i = training[-1]
         sub_last = job.times[min(i + 1, si)]
-        item["sub_training_job_info"] = [{
-            "job_id": _hex(job.job_id, "sub"),
-            "sub_job_type": "TRAIN",
-            "heart_beat_id": _hex(job.job_id, "beat")[:16],
-            "state": "RUNNING" if job.path.states[si] == "TRAINING" else "FINISHED",
-            "create_time": job.times[i],  # epoch ms numbers here, unlike the parent's strings
-            "last_update_time": sub_last,
-        }]
+        item["sub_training_job_info"] = [
+            {
+                "job_id": _hex(job.job_id, "sub"),
+                "sub_job_type": "TRAIN",
+                "heart_beat_id": _hex(job.job_id, "beat")[:16],
+                "state": "RUNNING" if job.path.states[si] == "TRAINING" else "FINISHED",
+                "create_time": job.times[i],  # epoch ms numbers here, unlike the parent's strings
+                "last_update_time": sub_last,
+            }
+        ]
     if job.extra:
         item.update(job.extra)
     return item
@@ -312,12 +359,26 @@ def _avatar_filters(req, app):
         value = _bool(q, name)
         if value is not None:
             flags.append((bit, value))
-    text = {name: q.get(name) or None for name in
-            ("batch_name", "tag", "job_id", "name", "model_resolution", "train_location")}
+    text = {
+        name: q.get(name) or None
+        for name in ("batch_name", "tag", "job_id", "name", "model_resolution", "train_location")
+    }
     tenant = q.get("query_project_id") or None
     app_user = req.headers.get("x-app-userid") or None
-    key = ("avatar", sort_key, sort_dir, states, create_since, create_until, update_since, update_until,
-           tuple(flags), tuple(sorted(text.items())), tenant, app_user)
+    key = (
+        "avatar",
+        sort_key,
+        sort_dir,
+        states,
+        create_since,
+        create_until,
+        update_since,
+        update_until,
+        tuple(flags),
+        tuple(sorted(text.items())),
+        tenant,
+        app_user,
+    )
     conditions = []
     if tenant and tenant != app.huawei["project_id"]:
         conditions.append(lambda job, si: False)
@@ -369,9 +430,9 @@ def _page(rows, offset, limit, duplicate):
     if duplicate and offset > 0:
         k = min(int(duplicate.get("k", 1)), offset, limit)
         if duplicate.get("mode") == "extra":
-            return rows[offset - k: offset + limit]
-        return rows[offset - k: offset - k + limit]  # as if k jobs moved to the head meanwhile
-    return rows[offset: offset + limit]
+            return rows[offset - k : offset + limit]
+        return rows[offset - k : offset - k + limit]  # as if k jobs moved to the head meanwhile
+    return rows[offset : offset + limit]
 
 
 def _list(app, req, kind, filters, item):
@@ -463,8 +524,20 @@ def _voice_filters(req):
     ondemand = _bool(q, "is_ondemand_resource")
     text = {name: q.get(name) or None for name in ("job_id", "voice_name", "tag", "batch_name")}
     app_user = req.headers.get("x-app-userid") or None
-    key = ("voice", sort_key, sort_dir, states, job_types, create_since, create_until, update_since,
-           update_until, ondemand, tuple(sorted(text.items())), app_user)
+    key = (
+        "voice",
+        sort_key,
+        sort_dir,
+        states,
+        job_types,
+        create_since,
+        create_until,
+        update_since,
+        update_until,
+        ondemand,
+        tuple(sorted(text.items())),
+        app_user,
+    )
     conditions = []
     if states:
         conditions.append(lambda job, si: job.path.states[si] in states)
@@ -523,7 +596,7 @@ def voice_oplogs(app, req):
         if external:
             op["external_info"] = dict(external)
         operations.append(op)
-    page = operations[offset: offset + limit]
+    page = operations[offset : offset + limit]
     return json_response(200, {"count": len(operations), "operations": page}, req.request_id)
 
 
@@ -546,8 +619,7 @@ def voice_audit(app, req):
             admin = {
                 "message": (external or {}).get("admin_audit_failure_reason", "审核不通过"),
                 "attachment_name": "review-note.pdf",
-                "attachment_url": _signed_url(app, f"voice/{job.job_id}", app.store.clock.now_ms(),
-                                              "review-note.pdf"),
+                "attachment_url": _signed_url(app, f"voice/{job.job_id}", app.store.clock.now_ms(), "review-note.pdf"),
                 "audit_time": at,
             }
     payload = {}
@@ -594,8 +666,7 @@ def short_commit(app, req):
     if result is None:
         return not_found(req.request_id, req.params["job_id"])
     if result is False:
-        return error(400, "MSS.00000003", "Invalid parameter: the job has already been committed",
-                     req.request_id)
+        return error(400, "MSS.00000003", "Invalid parameter: the job has already been committed", req.request_id)
     return json_response(200, {}, req.request_id)
 
 
@@ -638,7 +709,9 @@ def server_error(status, request_id):
 
 def throttled(status, retry_after, request_id):
     return gateway_error(
-        status, "APIGW.0308",
+        status,
+        "APIGW.0308",
         "The throttling threshold has been reached: policy user over ratelimit, limit:20, time:1 second",
-        request_id, extra_headers=[("Retry-After", str(retry_after))],
+        request_id,
+        extra_headers=[("Retry-After", str(retry_after))],
     )

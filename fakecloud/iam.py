@@ -26,7 +26,10 @@ OPERATIONS = [op for op, _, _ in ROUTES]
 TOKEN_LIFETIME_MS = 24 * 3600 * 1000
 
 _TITLES = {
-    400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
     500: "Internal Server Error",
 }
 WRONG_PASSWORD = "The username or password is wrong."
@@ -105,7 +108,7 @@ def _field(node, *path):
     """node[path[0]][path[1]]... , each step a JSON object; BadBody names what is missing."""
     for depth, key in enumerate(path):
         if not isinstance(node, dict) or key not in node:
-            raise BadBody(f"auth.{'.'.join(path[:depth + 1])} is required")
+            raise BadBody(f"auth.{'.'.join(path[: depth + 1])} is required")
         node = node[key]
     return node
 
@@ -145,15 +148,22 @@ def _same(given, expected):
 def _catalog(app, req):
     """What a real token lists unless `nocatalog=true`: here only MetaStudio, at fakecloud's own URL."""
     region = app.huawei["region"]
-    return [{
-        "id": "f0c1d2e3b4a5968778695a4b3c2d1e0f",
-        "name": "metastudio",
-        "type": "metastudio",
-        "endpoints": [{
-            "id": "0e1d2c3b4a5968778695a4b3c2d1e0f1", "interface": "public",
-            "region": region, "region_id": region, "url": req.base_url,
-        }],
-    }]
+    return [
+        {
+            "id": "f0c1d2e3b4a5968778695a4b3c2d1e0f",
+            "name": "metastudio",
+            "type": "metastudio",
+            "endpoints": [
+                {
+                    "id": "0e1d2c3b4a5968778695a4b3c2d1e0f1",
+                    "interface": "public",
+                    "region": region,
+                    "region_id": region,
+                    "url": req.base_url,
+                }
+            ],
+        }
+    ]
 
 
 def issue_token(app, req):
@@ -176,13 +186,15 @@ def issue_token(app, req):
         return error(401, failure, req.request_id)
     now = app.clock.now_ms()
     token, expires = app.tokens.issue(now)
-    payload = {"token": {
-        "expires_at": iam_time(expires),
-        "issued_at": iam_time(now),
-        "methods": ["password"],
-        "project": {"id": hw["project_id"], "name": hw["region"]},
-        "user": {"name": hw["iam_user"], "domain": {"name": hw["iam_domain"]}},
-    }}
+    payload = {
+        "token": {
+            "expires_at": iam_time(expires),
+            "issued_at": iam_time(now),
+            "methods": ["password"],
+            "project": {"id": hw["project_id"], "name": hw["region"]},
+            "user": {"name": hw["iam_user"], "domain": {"name": hw["iam_domain"]}},
+        }
+    }
     if req.query.get("nocatalog", "").lower() != "true":
         payload["token"]["catalog"] = _catalog(app, req)
     return json_response(201, payload, req.request_id, extra_headers=[("X-Subject-Token", token)])

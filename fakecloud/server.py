@@ -25,9 +25,18 @@ from .clock import VirtualClock, parse_time_ms, rfc3339
 from .defaults import DEFAULTS
 from .wire import Request, huawei_request_id
 
-COUNTER_KEYS = huawei.OPERATIONS + iam.OPERATIONS + tencent.OPERATIONS + [
-    "auth_failures", "huawei.auth_failures", "iam.auth_failures", "ci.auth_failures", "unknown",
-]
+COUNTER_KEYS = (
+    huawei.OPERATIONS
+    + iam.OPERATIONS
+    + tencent.OPERATIONS
+    + [
+        "auth_failures",
+        "huawei.auth_failures",
+        "iam.auth_failures",
+        "ci.auth_failures",
+        "unknown",
+    ]
+)
 # cloud -> its module: match, HANDLERS, server_error, throttled
 CLOUDS = {"huawei": huawei, "iam": iam, "tencent": tencent}
 
@@ -47,7 +56,7 @@ class Counters:
 
     def reset(self):
         with self._lock:
-            self._counts = {key: 0 for key in COUNTER_KEYS}
+            self._counts = dict.fromkeys(COUNTER_KEYS, 0)
 
     def add(self, key, n=1):
         with self._lock:
@@ -66,20 +75,37 @@ class ControlError(Exception):
 
 
 class App:
-    def __init__(self, jobs=300, seed=7, speed=1.0, start_ms=None, short_jobs=None, arrivals=None,
-                 credentials=None, faults_=(), log=None):
+    def __init__(
+        self,
+        jobs=300,
+        seed=7,
+        speed=1.0,
+        start_ms=None,
+        short_jobs=None,
+        arrivals=None,
+        credentials=None,
+        faults_=(),
+        log=None,
+    ):
         creds = dict(DEFAULTS)
         creds.update({k: v for k, v in (credentials or {}).items() if v is not None})
         self.huawei = {
-            "ak": creds["huawei_ak"], "sk": creds["huawei_sk"], "project_id": creds["huawei_project_id"],
-            "region": creds["huawei_region"], "token": creds["huawei_token"] or "",
-            "iam_domain": creds["huawei_iam_domain"], "iam_user": creds["huawei_iam_user"],
+            "ak": creds["huawei_ak"],
+            "sk": creds["huawei_sk"],
+            "project_id": creds["huawei_project_id"],
+            "region": creds["huawei_region"],
+            "token": creds["huawei_token"] or "",
+            "iam_domain": creds["huawei_iam_domain"],
+            "iam_user": creds["huawei_iam_user"],
             "iam_password": creds["huawei_iam_password"],
         }
         self.tencent = {
-            "secret_id": creds["tencent_secret_id"], "secret_key": creds["tencent_secret_key"],
-            "bucket": creds["tencent_bucket"], "region": creds["tencent_region"],
-            "queue_id": creds["tencent_queue_id"], "token": creds["tencent_token"] or "",
+            "secret_id": creds["tencent_secret_id"],
+            "secret_key": creds["tencent_secret_key"],
+            "bucket": creds["tencent_bucket"],
+            "region": creds["tencent_region"],
+            "queue_id": creds["tencent_queue_id"],
+            "token": creds["tencent_token"] or "",
         }
         self.clock = VirtualClock(start_ms, speed)
         self.store = data.Store(self.clock, seed=seed, jobs=jobs, short_jobs=short_jobs, arrivals=arrivals)
@@ -132,8 +158,7 @@ class App:
             self.counters.add("huawei.auth_failures" if cloud == "huawei" else "ci.auth_failures")
             return denied, fired
         if cloud == "huawei" and params.get("project") != self.huawei["project_id"]:
-            return huawei.error(400, "MSS.00010009", "urlTenantId is not equal tokenTenantId",
-                                req.request_id), fired
+            return huawei.error(400, "MSS.00010009", "urlTenantId is not equal tokenTenantId", req.request_id), fired
         req.duplicate = fired.get("duplicate")
         return CLOUDS[cloud].HANDLERS[op](self, req), fired
 
@@ -144,8 +169,8 @@ class App:
             if op == "method":
                 return huawei.error(400, "MSS.00010004", "SR.method not allowed", req.request_id)
             return huawei.gateway_error(
-                404, "APIGW.0101", "The API does not exist or has not been published in the environment",
-                req.request_id)
+                404, "APIGW.0101", "The API does not exist or has not been published in the environment", req.request_id
+            )
         if op == "method":
             return tencent.error(405, "MethodNotAllowed", "The specified method is not allowed", req.request_id)
         return tencent.error(404, "ResourceNotFound", "The requested resource does not exist", req.request_id)
@@ -154,8 +179,16 @@ class App:
         if cloud == "iam":
             return None  # the password in the body is the credential; iam.issue_token checks it
         if cloud == "huawei":
-            failure = auth.verify_huawei(req.method, req.path, req.raw_query, req.headers, req.body,
-                                         self.huawei, now, token_state=self._token_state)
+            failure = auth.verify_huawei(
+                req.method,
+                req.path,
+                req.raw_query,
+                req.headers,
+                req.body,
+                self.huawei,
+                now,
+                token_state=self._token_state,
+            )
             if failure:
                 return huawei.gateway_error(failure.status, failure.code, failure.message, req.request_id)
             return None
@@ -213,22 +246,34 @@ class App:
         return {
             "url": self.url,
             "clock": {
-                "now": rfc3339(now), "now_ms": now, "start": rfc3339(clock.start_ms), "start_ms": clock.start_ms,
-                "speed": clock.speed, "advanced_seconds": clock.offset_seconds,
+                "now": rfc3339(now),
+                "now_ms": now,
+                "start": rfc3339(clock.start_ms),
+                "start_ms": clock.start_ms,
+                "speed": clock.speed,
+                "advanced_seconds": clock.offset_seconds,
             },
             "seed": self.store.seed,
             "size": self.store.size,
             "jobs": {kind: self.store.visible_count(kind) for kind in data.KINDS},
             "huawei": {
-                "ak": self.huawei["ak"], "project_id": self.huawei["project_id"], "region": self.huawei["region"],
+                "ak": self.huawei["ak"],
+                "project_id": self.huawei["project_id"],
+                "region": self.huawei["region"],
                 "token_configured": bool(self.huawei["token"]),
-                "iam_domain": self.huawei["iam_domain"], "iam_user": self.huawei["iam_user"],
-                "iam_endpoint": self.url, "endpoint": self.url, "paths": "/v1/{project_id}/...",
+                "iam_domain": self.huawei["iam_domain"],
+                "iam_user": self.huawei["iam_user"],
+                "iam_endpoint": self.url,
+                "endpoint": self.url,
+                "paths": "/v1/{project_id}/...",
             },
             "tencent": {
-                "secret_id": self.tencent["secret_id"], "bucket": self.tencent["bucket"],
-                "region": self.tencent["region"], "queue_id": self.tencent["queue_id"],
-                "token_configured": bool(self.tencent["token"]), "endpoint": self.url,
+                "secret_id": self.tencent["secret_id"],
+                "bucket": self.tencent["bucket"],
+                "region": self.tencent["region"],
+                "queue_id": self.tencent["queue_id"],
+                "token_configured": bool(self.tencent["token"]),
+                "endpoint": self.url,
                 "paths": ["/ai_jobs", "/jobs"],
             },
             "short_job_ids": self.store.short_job_ids(),
@@ -242,8 +287,13 @@ class App:
             raise ControlError(404, f"no {kind} job {job_id}")
         now = self.clock.now_ms()
         return {
-            "kind": kind, "job_id": job.job_id, "name": job.name, "state": job.state_at(now),
-            "removed": job.removed, "create_ms": job.create_ms, "path": job.path.name,
+            "kind": kind,
+            "job_id": job.job_id,
+            "name": job.name,
+            "state": job.state_at(now),
+            "removed": job.removed,
+            "create_ms": job.create_ms,
+            "path": job.path.name,
             "next_transition_ms": job.next_transition_ms(now),
             "schedule": [[t, s] for t, s in job.schedule()],
         }
@@ -291,9 +341,13 @@ class App:
                     return 200, self.job_info(parts[1], unquote(parts[2]))
                 kind = data.normalise_kind(parts[1] if len(parts) > 1 else query.get("kind", ""))
                 snap = self.store.snapshot(kind)
-                return 200, {"kind": kind, "now_ms": snap.t, "jobs": [
-                    {"job_id": job.job_id, "name": job.name, "state": job.path.states[si]} for job, si in snap.rows
-                ]}
+                return 200, {
+                    "kind": kind,
+                    "now_ms": snap.t,
+                    "jobs": [
+                        {"job_id": job.job_id, "name": job.name, "state": job.path.states[si]} for job, si in snap.rows
+                    ],
+                }
             if name == "jobs" and method == "POST":
                 return 200, self._add_job(payload)
             if name == "remove" and method == "POST":
@@ -302,8 +356,9 @@ class App:
                     raise ControlError(404, "no such job")
                 return 200, {"removed": True}
             if name == "transition" and method == "POST":
-                job = self.store.set_state(_require(payload, "kind"), _require(payload, "job_id"),
-                                           _require(payload, "state"))
+                job = self.store.set_state(
+                    _require(payload, "kind"), _require(payload, "job_id"), _require(payload, "state")
+                )
                 if job is None:
                     raise ControlError(404, "no such job")
                 return 200, self.job_info(job.kind, job.job_id)
@@ -341,16 +396,16 @@ CONTROL_HELP = [
     "GET    /_fakecloud/counters                   requests per operation and auth failures",
     "DELETE /_fakecloud/counters                   reset them",
     "GET    /_fakecloud/faults                     the faults and how often each fired",
-    "PUT    /_fakecloud/faults                     replace them: {\"faults\": [{\"kind\": ...}, ...]}",
+    'PUT    /_fakecloud/faults                     replace them: {"faults": [{"kind": ...}, ...]}',
     "POST   /_fakecloud/faults                     add one (or a list)",
     "DELETE /_fakecloud/faults                     clear them",
-    "POST   /_fakecloud/advance                    {\"seconds\": N}: move the virtual clock",
+    'POST   /_fakecloud/advance                    {"seconds": N}: move the virtual clock',
     "POST   /_fakecloud/iam/expire                 expire every issued IAM token now",
     "GET    /_fakecloud/jobs/<kind>                 every visible job: id, name, state",
     "GET    /_fakecloud/jobs/<kind>/<job_id>        a job's schedule and next transition",
-    "POST   /_fakecloud/jobs                       {\"kind\": ..., fields..., \"state\" | \"schedule\"}: add a job",
-    "POST   /_fakecloud/remove                     {\"kind\": ..., \"job_id\": ...}: delete a job",
-    "POST   /_fakecloud/transition                 {\"kind\": ..., \"job_id\": ..., \"state\": ...}: move a job now",
+    'POST   /_fakecloud/jobs                       {"kind": ..., fields..., "state" | "schedule"}: add a job',
+    'POST   /_fakecloud/remove                     {"kind": ..., "job_id": ...}: delete a job',
+    'POST   /_fakecloud/transition                 {"kind": ..., "job_id": ..., "state": ...}: move a job now',
     "GET    /_fakecloud/short-jobs                 ids of the pre-generated short (VOICE_ASSESS) jobs",
 ]
 
@@ -402,8 +457,14 @@ class Handler(BaseHTTPRequestHandler):
             return
 
         req = Request(
-            method=self.command, path=path, raw_query=raw_query,
-            query={}, headers=headers, body=body, host=headers.get("host", ""), base_url=app.url,
+            method=self.command,
+            path=path,
+            raw_query=raw_query,
+            query={},
+            headers=headers,
+            body=body,
+            host=headers.get("host", ""),
+            base_url=app.url,
         )
         for key, value in parse_qsl(raw_query, keep_blank_values=True):
             req.query.setdefault(key, value)
@@ -439,7 +500,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         if app.log:
             took = (time.monotonic() - started) * 1000
-            app.log(f"{self.command} {path} -> {resp.status} ({took:.1f} ms){' faults=' + ','.join(fired) if fired else ''}")
+            app.log(
+                f"{self.command} {path} -> {resp.status} ({took:.1f} ms){' faults=' + ','.join(fired) if fired else ''}"
+            )
 
     def _control(self, app, path, raw_query, body):
         if not _is_loopback(self.client_address[0]):

@@ -55,9 +55,11 @@ def xml_response(status, body, rid, extra_headers=()):
 
 def error(status, code, message, rid, extra_headers=()):
     trace = hashlib.sha1(rid.encode()).hexdigest()
-    body = ("<?xml version='1.0' encoding='utf-8' ?>\n<Error>\n"
-            f"<Code>{escape(code)}</Code>\n<Message>{escape(message)}</Message>\n"
-            f"<RequestId>{escape(rid)}</RequestId>\n<TraceId>{trace}</TraceId>\n</Error>")
+    body = (
+        "<?xml version='1.0' encoding='utf-8' ?>\n<Error>\n"
+        f"<Code>{escape(code)}</Code>\n<Message>{escape(message)}</Message>\n"
+        f"<RequestId>{escape(rid)}</RequestId>\n<TraceId>{trace}</TraceId>\n</Error>"
+    )
     return xml_response(status, body, rid, extra_headers)
 
 
@@ -198,11 +200,11 @@ def list_jobs(app, req):
     keys = _keys(snap, key, rows)
     if order == "Asc":
         start = bisect.bisect_right(keys, int(token)) if token else 0
-        page = rows[start: start + size]
+        page = rows[start : start + size]
         more = start + size < len(rows)
     else:
         end = bisect.bisect_left(keys, int(token)) if token else len(rows)
-        page = rows[max(0, end - size): end][::-1]
+        page = rows[max(0, end - size) : end][::-1]
         more = end - size > 0
     next_token = ""
     if more and page:
@@ -279,15 +281,21 @@ def submit(app, req):
     if queue and queue != app.tencent["queue_id"]:
         return error(400, "QueueNotFound", "The queue does not exist", req.request_id)
     fields = {
-        "object": obj, "src_lang": src_lang, "src_type": src_type, "dst_lang": dst_lang,
-        "dst_type": dst_type or src_type, "dst_object": out_object, "job_level": _text(root, "Operation/JobLevel") or "0",
+        "object": obj,
+        "src_lang": src_lang,
+        "src_type": src_type,
+        "dst_lang": dst_lang,
+        "dst_type": dst_type or src_type,
+        "dst_object": out_object,
+        "job_level": _text(root, "Operation/JobLevel") or "0",
     }
     user_data = _text(root, "Operation/UserData")
     if user_data:
         fields["UserData"] = user_data
     job = app.store.add_job("translation", fields, path=data.TRANSLATION_SUBMITTED)
-    body = "<Response>" + job_xml(app, job, 0).replace("<StartTime></StartTime><EndTime></EndTime>",
-                                                       "<StartTime>-</StartTime><EndTime>-</EndTime>")
+    body = "<Response>" + job_xml(app, job, 0).replace(
+        "<StartTime></StartTime><EndTime></EndTime>", "<StartTime>-</StartTime><EndTime>-</EndTime>"
+    )
     body += "</Response>"
     return xml_response(200, body, req.request_id)
 
@@ -311,5 +319,6 @@ def server_error(status, rid):
 
 
 def throttled(status, retry_after, rid):
-    return error(status, "SlowDown", "Please reduce your request rate.", rid,
-                 extra_headers=[("Retry-After", str(retry_after))])
+    return error(
+        status, "SlowDown", "Please reduce your request rate.", rid, extra_headers=[("Retry-After", str(retry_after))]
+    )

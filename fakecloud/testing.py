@@ -106,13 +106,34 @@ class _Control:
 
 
 class FakeCloudServer(_Control):
-    def __init__(self, jobs=50, seed=1, speed=0, start_ms=None, host="127.0.0.1", port=0, short_jobs=None,
-                 arrivals=None, faults=(), log=None, **credentials):
+    def __init__(
+        self,
+        jobs=50,
+        seed=1,
+        speed=0,
+        start_ms=None,
+        host="127.0.0.1",
+        port=0,
+        short_jobs=None,
+        arrivals=None,
+        faults=(),
+        log=None,
+        **credentials,
+    ):
         unknown = set(credentials) - set(_CREDENTIAL_KEYS)
         if unknown:
             raise TypeError(f"unknown credential arguments: {', '.join(sorted(unknown))}")
-        self.app = App(jobs=jobs, seed=seed, speed=speed, start_ms=start_ms, short_jobs=short_jobs,
-                       arrivals=arrivals, credentials=credentials, faults_=faults, log=log)
+        self.app = App(
+            jobs=jobs,
+            seed=seed,
+            speed=speed,
+            start_ms=start_ms,
+            short_jobs=short_jobs,
+            arrivals=arrivals,
+            credentials=credentials,
+            faults_=faults,
+            log=log,
+        )
         self._host, self._port = host, port
         self._server = None
         self._thread = None
@@ -159,13 +180,27 @@ class FakeCloudServer(_Control):
 
 
 class FakeCloudProcess(_Control):
-    def __init__(self, jobs=300, seed=1, speed=0, host="127.0.0.1", port=0, extra_args=(), stderr=None,
-                 **credentials):
+    def __init__(self, jobs=300, seed=1, speed=0, host="127.0.0.1", port=0, extra_args=(), stderr=None, **credentials):
         unknown = set(credentials) - set(_CREDENTIAL_KEYS)
         if unknown:
             raise TypeError(f"unknown credential arguments: {', '.join(sorted(unknown))}")
-        self._args = [sys.executable, "-m", "fakecloud", "--host", host, "--port", str(port), "--jobs", str(jobs),
-                      "--seed", str(seed), "--speed", str(speed), "--quiet", *extra_args]
+        self._args = [
+            sys.executable,
+            "-m",
+            "fakecloud",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--jobs",
+            str(jobs),
+            "--seed",
+            str(seed),
+            "--speed",
+            str(speed),
+            "--quiet",
+            *extra_args,
+        ]
         self._env = dict(os.environ)
         for key, value in credentials.items():
             self._env[ENV_VARS[key]] = value
@@ -188,13 +223,24 @@ class FakeCloudProcess(_Control):
         self.url = line.split("listening on ", 1)[1].split()[0]
         state = self.state()
         hw, tc = state["huawei"], state["tencent"]
-        self.huawei = {"ak": hw["ak"], "sk": self._secret("huawei_sk"), "project_id": hw["project_id"],
-                       "token": self._secret("huawei_token"), "region": hw["region"],
-                       "iam_domain": hw["iam_domain"], "iam_user": hw["iam_user"],
-                       "iam_password": self._secret("huawei_iam_password")}
-        self.tencent = {"secret_id": tc["secret_id"], "secret_key": self._secret("tencent_secret_key"),
-                        "bucket": tc["bucket"], "queue_id": tc["queue_id"], "region": tc["region"],
-                        "token": self._secret("tencent_token")}
+        self.huawei = {
+            "ak": hw["ak"],
+            "sk": self._secret("huawei_sk"),
+            "project_id": hw["project_id"],
+            "token": self._secret("huawei_token"),
+            "region": hw["region"],
+            "iam_domain": hw["iam_domain"],
+            "iam_user": hw["iam_user"],
+            "iam_password": self._secret("huawei_iam_password"),
+        }
+        self.tencent = {
+            "secret_id": tc["secret_id"],
+            "secret_key": self._secret("tencent_secret_key"),
+            "bucket": tc["bucket"],
+            "queue_id": tc["queue_id"],
+            "region": tc["region"],
+            "token": self._secret("tencent_token"),
+        }
         return self
 
     def _secret(self, key):
@@ -221,8 +267,9 @@ class FakeCloudProcess(_Control):
 
     def _control(self, method, path, payload=None):
         data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, json.loads(response.read() or b"{}")

@@ -58,17 +58,26 @@ class CloudAccountAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     actions = ["test_connection", "sync_now"]
     readonly_fields = [
-        "has_active_jobs", "last_sync_at", "last_success_at", "last_error", "last_error_at", "lease_until",
+        "has_active_jobs",
+        "last_sync_at",
+        "last_success_at",
+        "last_error",
+        "last_error_at",
+        "lease_until",
         "job_count",
-    ]  # fmt: skip
+    ]
     fieldsets = [
         (None, {"fields": ["name", "provider", "region", "endpoint", "enabled"]}),
         (_("Huawei Cloud MetaStudio"), {"fields": ["project_id"]}),
         (_("Tencent Cloud CI"), {"fields": ["bucket", "queue_id", "list_path"]}),
-        (_("Credentials (write-only)"), {
-            "fields": ["access_key_id", "secret_key", "clear_secret_key", "token", "clear_token"]}),  # fmt: skip
-        (_("Huawei IAM user (token auth, instead of AK/SK)"), {
-            "fields": ["iam_domain", "iam_user", "iam_password", "clear_iam_password", "iam_endpoint"]}),  # fmt: skip
+        (
+            _("Credentials (write-only)"),
+            {"fields": ["access_key_id", "secret_key", "clear_secret_key", "token", "clear_token"]},
+        ),
+        (
+            _("Huawei IAM user (token auth, instead of AK/SK)"),
+            {"fields": ["iam_domain", "iam_user", "iam_password", "clear_iam_password", "iam_endpoint"]},
+        ),
         (_("Sync"), {"fields": ["kinds", "sync_interval", "active_sync_interval"]}),
         (_("Status"), {"fields": readonly_fields}),
     ]
@@ -119,16 +128,21 @@ class CloudAccountAdmin(admin.ModelAdmin):
                 summary = get_provider(account).check_connection()
             except ProviderError as exc:
                 self.message_user(
-                    request, _("%(name)s: test failed: %(error)s") % {
-                        "name": account.name, "error": _safe_error(exc, account)}, messages.ERROR)  # fmt: skip
+                    request,
+                    _("%(name)s: test failed: %(error)s") % {"name": account.name, "error": _safe_error(exc, account)},
+                    messages.ERROR,
+                )
             except Exception as exc:  # a bug or an undecryptable secret: say what, never the secret
                 self.message_user(
-                    request, _("%(name)s: cannot test: %(error)s") % {
-                        "name": account.name, "error": type(exc).__name__}, messages.ERROR)  # fmt: skip
+                    request,
+                    _("%(name)s: cannot test: %(error)s") % {"name": account.name, "error": type(exc).__name__},
+                    messages.ERROR,
+                )
             else:
                 self.message_user(
-                    request, _("%(name)s: connection works (%(summary)s)") % {
-                        "name": account.name, "summary": sync.redact(str(summary), account)},  # fmt: skip
+                    request,
+                    _("%(name)s: connection works (%(summary)s)")
+                    % {"name": account.name, "summary": sync.redact(str(summary), account)},
                     messages.SUCCESS,
                 )
 
@@ -193,9 +207,22 @@ class AssessmentAdmin(ReadOnlyAdmin):
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyAdmin):
     list_display = [
-        "started_at", "account", "kind", "trigger", "outcome", "pages", "api_calls", "seen", "created",
-        "updated", "marked_gone", "events_created", "details_fetched", "error_code", "request_id",
-    ]  # fmt: skip
+        "started_at",
+        "account",
+        "kind",
+        "trigger",
+        "outcome",
+        "pages",
+        "api_calls",
+        "seen",
+        "created",
+        "updated",
+        "marked_gone",
+        "events_created",
+        "details_fetched",
+        "error_code",
+        "request_id",
+    ]
     list_filter = ["outcome", "kind", "trigger", "account"]
     list_select_related = ["account"]
     raw_id_fields = ["account"]

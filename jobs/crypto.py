@@ -18,8 +18,7 @@ def _fernet():
         return MultiFernet([Fernet(key.encode()) for key in settings.CREDENTIALS_KEYS])
     except (ValueError, TypeError):
         raise ImproperlyConfigured(
-            "CREDENTIALS_KEY must be one or more comma-separated Fernet keys "
-            "(32 url-safe base64-encoded bytes each)"
+            "CREDENTIALS_KEY must be one or more comma-separated Fernet keys (32 url-safe base64-encoded bytes each)"
         ) from None
 
 

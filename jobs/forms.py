@@ -194,9 +194,7 @@ class TrackJobsForm(forms.Form):
         if not ids:
             raise forms.ValidationError(_("Paste at least one job id."), code="required")
         if len(ids) > self.MAX_IDS:
-            raise forms.ValidationError(
-                _("At most %(n)d ids at a time."), code="max", params={"n": self.MAX_IDS}
-            )
+            raise forms.ValidationError(_("At most %(n)d ids at a time."), code="max", params={"n": self.MAX_IDS})
         return ids
 
 

@@ -48,17 +48,22 @@ def provider_config_error(account: CloudAccount):
 
 def _override_url(label, model_field):
     return forms.URLField(
-        label=label, required=False, assume_scheme="https",
+        label=label,
+        required=False,
+        assume_scheme="https",
         help_text=CloudAccount._meta.get_field(model_field).help_text,
-    )  # fmt: skip
+    )
 
 
 def _secret(label, help_text=""):
     """Typed in, never rendered back; a password keeps its spaces, keys and tokens do not."""
     return forms.CharField(
-        label=label, required=False, strip=False, help_text=help_text,
+        label=label,
+        required=False,
+        strip=False,
+        help_text=help_text,
         widget=forms.PasswordInput(render_value=False, attrs=SECRET_WIDGET_ATTRS),
-    )  # fmt: skip
+    )
 
 
 class CloudAccountForm(forms.ModelForm):
@@ -81,20 +86,36 @@ class CloudAccountForm(forms.ModelForm):
     class Meta:
         model = CloudAccount
         fields = [
-            "name", "provider", "region", "endpoint", "project_id", "bucket", "queue_id", "list_path",
-            "access_key_id", "secret_key", "clear_secret_key", "token", "clear_token", "iam_domain", "iam_user",
-            "iam_password", "clear_iam_password", "iam_endpoint", "kinds", "enabled", "sync_interval",
+            "name",
+            "provider",
+            "region",
+            "endpoint",
+            "project_id",
+            "bucket",
+            "queue_id",
+            "list_path",
+            "access_key_id",
+            "secret_key",
+            "clear_secret_key",
+            "token",
+            "clear_token",
+            "iam_domain",
+            "iam_user",
+            "iam_password",
+            "clear_iam_password",
+            "iam_endpoint",
+            "kinds",
+            "enabled",
+            "sync_interval",
             "active_sync_interval",
-        ]  # fmt: skip
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         has_secret = bool(self.instance.pk and self.instance.has_secret_key)
         has_token = bool(self.instance.pk and self.instance.has_token)
         self.fields["secret_key"].help_text = (
-            _("Currently set. Leave blank to keep it; type a new one to replace it.")
-            if has_secret
-            else _("Not set.")
+            _("Currently set. Leave blank to keep it; type a new one to replace it.") if has_secret else _("Not set.")
         )
         self.fields["token"].help_text = "{} {}".format(
             _("Currently set. Leave blank to keep it.") if has_token else _("Not set."),
@@ -143,8 +164,11 @@ class CloudAccountForm(forms.ModelForm):
         offered = [k.value for k in PROVIDER_KINDS.get(provider, [])]
         wrong = [k for k in data.get("kinds") or [] if k not in offered]
         if wrong:
-            self.add_error("kinds", _("%(provider)s does not offer: %(kinds)s") % {
-                "provider": Provider(provider).label, "kinds": ", ".join(wrong)})  # fmt: skip
+            self.add_error(
+                "kinds",
+                _("%(provider)s does not offer: %(kinds)s")
+                % {"provider": Provider(provider).label, "kinds": ", ".join(wrong)},
+            )
         if provider == Provider.HUAWEI and not data.get("project_id"):
             self.add_error("project_id", _("Huawei accounts need a project id."))
         if provider == Provider.TENCENT:
@@ -172,9 +196,25 @@ class CloudAccountForm(forms.ModelForm):
         return data
 
     def _check_with_provider(self, data):
-        probe = CloudAccount(**{name: data.get(name) or "" for name in (
-            "name", "provider", "region", "endpoint", "project_id", "bucket", "queue_id", "list_path",
-            "access_key_id", "iam_domain", "iam_user", "iam_endpoint")})  # fmt: skip
+        probe = CloudAccount(
+            **{
+                name: data.get(name) or ""
+                for name in (
+                    "name",
+                    "provider",
+                    "region",
+                    "endpoint",
+                    "project_id",
+                    "bucket",
+                    "queue_id",
+                    "list_path",
+                    "access_key_id",
+                    "iam_domain",
+                    "iam_user",
+                    "iam_endpoint",
+                )
+            }
+        )
         probe.list_path = probe.list_path or "/ai_jobs"
         # The real secret is not needed to validate the settings, only its presence.
         has_secret = data.get("secret_key") or (

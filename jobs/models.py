@@ -90,9 +90,7 @@ class CloudAccount(models.Model):
 
     kinds = models.JSONField(_("job kinds to sync"), default=list, blank=True)
     enabled = models.BooleanField(_("enabled"), default=True)
-    sync_interval = models.PositiveIntegerField(
-        _("sync interval (seconds)"), default=settings.SYNC_DEFAULT_INTERVAL
-    )
+    sync_interval = models.PositiveIntegerField(_("sync interval (seconds)"), default=settings.SYNC_DEFAULT_INTERVAL)
     active_sync_interval = models.PositiveIntegerField(
         _("sync interval while jobs are in progress (seconds)"),
         default=settings.SYNC_ACTIVE_INTERVAL,

@@ -3,15 +3,17 @@
 Views call these and render; nothing here writes.
 """
 
+from __future__ import annotations
+
 import base64
 import json
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, F, Max, Q, Window
+from django.db.models import Count, F, Max, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -47,14 +49,14 @@ class BadCursor(ValueError):
 # --- stuck limits -------------------------------------------------------------------------
 
 
-def stuck_limit(kind, state):
+def stuck_limit(kind: str, state: str) -> timedelta | None:
     """The hours a job of `kind` may stay in `state`, or None when there is no limit."""
     limits = settings.STUCK_LIMIT_HOURS
     hours = limits.get(f"{kind}:{state}", limits.get(f"{kind}:*"))
     return timedelta(hours=hours) if hours is not None else None
 
 
-def stuck_q(now=None):
+def stuck_q(now: datetime | None = None) -> Q:
     """Jobs still moving whose current state is older than its limit."""
     now = now or timezone.now()
     limits = settings.STUCK_LIMIT_HOURS
@@ -77,7 +79,7 @@ def stuck_q(now=None):
     return Q(status__in=ACTIVE_STATUSES) & clauses
 
 
-def is_stuck(job, now=None):
+def is_stuck(job: Job, now: datetime | None = None) -> bool:
     if job.status not in ACTIVE_STATUSES:
         return False
     limit = stuck_limit(job.kind, job.state)
@@ -87,7 +89,7 @@ def is_stuck(job, now=None):
 # --- the job list --------------------------------------------------------------------------
 
 
-def filter_jobs(filters, now=None):
+def filter_jobs(filters: dict[str, Any], now: datetime | None = None) -> QuerySet[Job]:
     """Jobs matching the cleaned JobFilterForm data (every key optional)."""
     qs = Job.objects.all()
     f = filters
@@ -128,14 +130,14 @@ def filter_jobs(filters, now=None):
     return qs
 
 
-def encode_cursor(value, pk):
+def encode_cursor(value: datetime | str, pk: int) -> str:
     if isinstance(value, datetime):
         value = value.isoformat()
     raw = json.dumps([value, pk], ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor, sort):
+def decode_cursor(cursor: str, sort: str) -> tuple[datetime | str, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, pk = json.loads(raw)
@@ -150,22 +152,20 @@ def decode_cursor(cursor, sort):
     return value, pk
 
 
-def order_jobs(qs, sort):
+def order_jobs(qs: QuerySet[Job], sort: str) -> QuerySet[Job]:
     field_name, desc = SORTS[sort]
     if desc:
         return qs.order_by(F(field_name).desc(), F("id").desc())
     return qs.order_by(field_name, "id")
 
 
-def after_cursor(qs, sort, cursor):
+def after_cursor(qs: QuerySet[Job], sort: str, cursor: tuple[datetime | str, int]) -> QuerySet[Job]:
     """Rows after the cursor. The plain range predicate leads, so the planner starts the
     index scan at the cursor instead of filtering the whole index with the OR."""
     value, pk = cursor
     field_name, desc = SORTS[sort]
     if desc:
-        return qs.filter(**{f"{field_name}__lte": value}).filter(
-            Q(**{f"{field_name}__lt": value}) | Q(id__lt=pk)
-        )
+        return qs.filter(**{f"{field_name}__lte": value}).filter(Q(**{f"{field_name}__lt": value}) | Q(id__lt=pk))
     return qs.filter(**{f"{field_name}__gte": value}).filter(Q(**{f"{field_name}__gt": value}) | Q(id__gt=pk))
 
 
@@ -176,7 +176,9 @@ class JobPage:
     cursor_field: str = "updated_at"
 
 
-def job_page(qs, sort=DEFAULT_SORT, cursor=None, size=50):
+def job_page(
+    qs: QuerySet[Job], sort: str = DEFAULT_SORT, cursor: tuple[datetime | str, int] | None = None, size: int = 50
+) -> JobPage:
     """One keyset page: `size` rows after `cursor` (decoded) and the cursor for the next."""
     qs = order_jobs(qs, sort)
     if cursor:
@@ -199,27 +201,29 @@ class BoundedCount:
         return f"{self.n:,}+" if self.more else f"{self.n:,}"
 
 
-def bounded_count(qs, limit=COUNT_LIMIT):
+def bounded_count(qs: QuerySet, limit: int = COUNT_LIMIT) -> BoundedCount:
     """COUNT over at most limit+1 rows: cheap on a big table, exact when small."""
     n = qs.order_by()[: limit + 1].count()
     return BoundedCount(min(n, limit), n > limit)
 
 
-def status_chips(qs_without_status, limit=COUNT_LIMIT):
+def status_chips(qs_without_status: QuerySet[Job], limit: int = COUNT_LIMIT) -> list[tuple[str, str, BoundedCount]]:
     """A bounded count per unified status, one short query each (each can use an index)."""
-    return [(value, label, bounded_count(qs_without_status.filter(status=value), limit)) for value, label in Status.choices]
+    return [
+        (value, label, bounded_count(qs_without_status.filter(status=value), limit)) for value, label in Status.choices
+    ]
 
 
 # --- polling ------------------------------------------------------------------------------
 
 
-def change_cursor():
+def change_cursor() -> datetime | None:
     """The newest `synced_at` in the cache (one step down the job_synced index): a poll asks
     for rows of its filter changed after it."""
     return Job.objects.order_by().aggregate(m=Max("synced_at"))["m"]
 
 
-def changed_since(qs, since, size=50):
+def changed_since(qs: QuerySet[Job], since: datetime, size: int = 50) -> list[Job]:
     return list(
         qs.filter(synced_at__gt=since).select_related("account").order_by(F("synced_at").desc(), F("id").desc())[:size]
     )
@@ -257,7 +261,7 @@ class Timeline:
     total: timedelta | None = None
 
 
-def job_detail(pk):
+def job_detail(pk: int) -> tuple[Job, Job | None, list[EventRow], Assessment | None]:
     """The job with its account, linked job, events (time order) and assessment + metrics."""
     job = Job.objects.select_related("account").get(pk=pk)
     # One indexed column per lookup (job_remote_id, the partial job_linked) and the account
@@ -268,7 +272,10 @@ def job_detail(pk):
         candidates = Job.objects.filter(remote_id=job.linked_job_id).only(*fields)[:10]
     else:
         candidates = (
-            Job.objects.filter(linked_job_id=job.remote_id).exclude(linked_job_id="").exclude(pk=job.pk).only(*fields)[:10]
+            Job.objects.filter(linked_job_id=job.remote_id)
+            .exclude(linked_job_id="")
+            .exclude(pk=job.pk)
+            .only(*fields)[:10]
         )
     linked = next((c for c in candidates if c.account_id == job.account_id), None)
     events = job_events(job)
@@ -276,7 +283,7 @@ def job_detail(pk):
     return job, linked, events, assessment
 
 
-def job_events(job):
+def job_events(job: Job) -> list[EventRow]:
     """The job's events in time order, as plain tuples (a busy job has thousands).
 
     Events are append-only, so (count, max id) identifies the set: that one aggregate on the
@@ -296,7 +303,7 @@ def job_events(job):
     return events
 
 
-def timeline(job, events, now=None):
+def timeline(job: Job, events: list[EventRow], now: datetime | None = None) -> Timeline:
     """Steps in time order with the time between them, time spent per state and stuck marks.
 
     A step is a state change (to_state) or, for op-log entries without one, the action. The
@@ -347,7 +354,7 @@ def timeline(job, events, now=None):
 # --- overview -----------------------------------------------------------------------------
 
 
-def status_counts():
+def status_counts() -> dict[tuple[int, str], dict[str, int]]:
     """{(account_id, kind): {status: n}} over jobs still listed by the vendor.
 
     A scan of the job_overview_counts index; kept for a minute, or until the cache changes
@@ -364,7 +371,7 @@ def status_counts():
     return counts
 
 
-def stuck_jobs(limit=10, now=None):
+def stuck_jobs(limit: int = 10, now: datetime | None = None) -> list[Job]:
     """The longest-stuck jobs. One query per moving status, each walking the
     (status, state_changed_at) index from the oldest change: with all the statuses in one IN
     the database must collect and sort every moving job first."""
@@ -380,7 +387,7 @@ def stuck_jobs(limit=10, now=None):
     return sorted(found, key=lambda j: (j.state_changed_at, j.pk))[:limit]
 
 
-def recent_failures(limit=10):
+def recent_failures(limit: int = 10) -> list[Job]:
     return list(
         Job.objects.filter(gone=False, status=Status.FAILED)
         .select_related("account")
@@ -388,11 +395,11 @@ def recent_failures(limit=10):
     )
 
 
-def accounts():
+def accounts() -> list[CloudAccount]:
     return list(CloudAccount.objects.order_by("name"))
 
 
-def freshness(account, now=None):
+def freshness(account: CloudAccount, now: datetime | None = None) -> str:
     """'fresh', 'stale' or 'never', judged against the account's own sync interval."""
     now = now or timezone.now()
     if not account.last_success_at:
@@ -405,7 +412,7 @@ def freshness(account, now=None):
 # --- sync runs ----------------------------------------------------------------------------
 
 
-def recent_sync_runs(per_kind=5):
+def recent_sync_runs(per_kind: int = 5) -> dict[tuple[int, str], list[SyncRun]]:
     """The newest runs per account and kind, one query (a window function)."""
     ranked = SyncRun.objects.annotate(
         rank=Window(RowNumber(), partition_by=[F("account_id"), F("kind")], order_by=F("started_at").desc())
@@ -417,5 +424,5 @@ def recent_sync_runs(per_kind=5):
     return grouped
 
 
-def sync_runs(ids):
+def sync_runs(ids: list[int]) -> list[SyncRun]:
     return list(SyncRun.objects.filter(pk__in=ids).select_related("account").order_by("account__name", "kind", "pk"))

@@ -56,8 +56,9 @@ def dispatch_due_syncs() -> int:
     time_limit=TIME_LIMIT,
     max_retries=MAX_RETRIES,
 )
-def sync_account(self, account_id: int, kinds: list[str] | None = None, trigger: str = "schedule",
-                 run_ids: list[int] | None = None) -> list[int]:  # fmt: skip
+def sync_account(
+    self, account_id: int, kinds: list[str] | None = None, trigger: str = "schedule", run_ids: list[int] | None = None
+) -> list[int]:
     account = CloudAccount.objects.filter(pk=account_id).first()
     runs = list(SyncRun.objects.filter(pk__in=run_ids or [])) if run_ids else None
     if account is None:
@@ -92,11 +93,15 @@ def refresh_job(job_id: int, run_id: int | None = None) -> int | None:
 # ---------------------------------------------------------------- enqueueing (for views, admin)
 
 
-def start_manual_sync(account: CloudAccount, kinds: Iterable[str] | None = None, trigger: str = "manual") -> list[SyncRun]:
+def start_manual_sync(
+    account: CloudAccount, kinds: Iterable[str] | None = None, trigger: str = "manual"
+) -> list[SyncRun]:
     """Create QUEUED SyncRuns and enqueue the sync after commit; poll the runs for progress."""
     offered = account.sync_kinds()
     kinds = [k for k in (kinds or offered) if k in offered]
-    runs = [SyncRun.objects.create(account=account, kind=k, trigger=trigger, outcome=SyncRun.Outcome.QUEUED) for k in kinds]
+    runs = [
+        SyncRun.objects.create(account=account, kind=k, trigger=trigger, outcome=SyncRun.Outcome.QUEUED) for k in kinds
+    ]
     if runs:
         run_ids = [r.pk for r in runs]
         transaction.on_commit(

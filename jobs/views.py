@@ -10,7 +10,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.forms import Form
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -29,17 +30,17 @@ STEPS_PAGE = 50
 SYNC_PERMISSION = "jobs.trigger_sync"
 
 
-def _fragment(request):
+def _fragment(request: HttpRequest) -> bool:
     """True for an htmx request that wants a partial (not a history restore)."""
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
-def _require_operator(request):
+def _require_operator(request: HttpRequest) -> None:
     if not request.user.has_perm(SYNC_PERMISSION):
         raise PermissionDenied
 
 
-def _bad_request(request, form):
+def _bad_request(request: HttpRequest, form: Form) -> HttpResponse:
     return render(request, "jobs/bad_request.html", {"form": form}, status=400)
 
 
@@ -47,7 +48,7 @@ def _bad_request(request, form):
 
 
 @require_GET
-def home(request):
+def home(request: HttpRequest) -> HttpResponse:
     accounts = selectors.accounts()
     counts = selectors.status_counts()
     now = timezone.now()
@@ -79,7 +80,7 @@ def home(request):
 # --- job list -----------------------------------------------------------------------------
 
 
-def _filter_form(request):
+def _filter_form(request: HttpRequest) -> JobFilterForm:
     return JobFilterForm(request.GET, accounts=selectors.accounts())
 
 
@@ -96,7 +97,7 @@ def _list_url(params, **extra):
 
 @require_GET
 @vary_on_headers("HX-Request", "HX-History-Restore-Request")
-def job_list(request):
+def job_list(request: HttpRequest) -> HttpResponse:
     form = _filter_form(request)
     if not form.is_valid():
         return _bad_request(request, form)
@@ -155,7 +156,7 @@ def _poll(request, form, qs, params, since):
 
 
 @require_GET
-def job_counts(request):
+def job_counts(request: HttpRequest) -> HttpResponse:
     """Bounded total and per-status chips for the current filters (loaded after the rows)."""
     form = _filter_form(request)
     if not form.is_valid():
@@ -190,7 +191,7 @@ class _Echo:
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def csv_safe(value):
+def csv_safe(value: object) -> str:
     """Spreadsheets run a cell that starts with = + - @ tab or CR as a formula; a leading
     quote makes it text."""
     text = "" if value is None else str(value)
@@ -206,22 +207,52 @@ def _csv_rows(qs):
     yield "\ufeff"  # a BOM, so spreadsheet programs read the UTF-8 (Chinese names) right
     writer = csv.writer(_Echo())
     yield writer.writerow(
-        ["id", "account", "cloud", "kind", "remote_id", "name", "status", "state", "created_at", "updated_at",
-         "batch", "tags", "error_code", "error_message", "gone"]
+        [
+            "id",
+            "account",
+            "cloud",
+            "kind",
+            "remote_id",
+            "name",
+            "status",
+            "state",
+            "created_at",
+            "updated_at",
+            "batch",
+            "tags",
+            "error_code",
+            "error_message",
+            "gone",
+        ]
     )
     rows = qs.select_related("account").order_by(F("updated_at").desc(), F("id").desc())
     for job in rows.iterator(chunk_size=2000):
         yield writer.writerow(
-            [csv_safe(v) for v in (
-                job.pk, job.account.name, job.account.provider, job.kind, job.remote_id, job.name, job.status,
-                job.state, when(job.created_at), when(job.updated_at), job.batch, ",".join(job.tags or []),
-                job.error_code, job.error_message, "1" if job.gone else "0",
-            )]
+            [
+                csv_safe(v)
+                for v in (
+                    job.pk,
+                    job.account.name,
+                    job.account.provider,
+                    job.kind,
+                    job.remote_id,
+                    job.name,
+                    job.status,
+                    job.state,
+                    when(job.created_at),
+                    when(job.updated_at),
+                    job.batch,
+                    ",".join(job.tags or []),
+                    job.error_code,
+                    job.error_message,
+                    "1" if job.gone else "0",
+                )
+            ]
         )
 
 
 @require_GET
-def job_export(request):
+def job_export(request: HttpRequest) -> HttpResponse:
     form = _filter_form(request)
     if not form.is_valid():
         return _bad_request(request, form)
@@ -236,7 +267,7 @@ def job_export(request):
 
 
 @require_GET
-def job_detail(request, pk):
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         job, linked, events, assessment = selectors.job_detail(pk)
     except Job.DoesNotExist:
@@ -279,7 +310,7 @@ def job_detail(request, pk):
 
 
 @require_POST
-def job_refresh(request, pk):
+def job_refresh(request: HttpRequest, pk: int) -> HttpResponse:
     _require_operator(request)
     job = get_object_or_404(Job.objects.select_related("account"), pk=pk)
     runs = [tasks.start_job_refresh(job)]
@@ -293,7 +324,7 @@ def job_refresh(request, pk):
 
 
 @require_GET
-def sync_page(request):
+def sync_page(request: HttpRequest) -> HttpResponse:
     accounts = selectors.accounts()
     grouped = selectors.recent_sync_runs()
     now = timezone.now()
@@ -322,7 +353,7 @@ def _progress_context(runs):
 
 
 @require_POST
-def sync_now(request):
+def sync_now(request: HttpRequest) -> HttpResponse:
     _require_operator(request)
     account = get_object_or_404(CloudAccount, pk=request.POST.get("account") or 0)
     kinds = [k for k in request.POST.getlist("kind") if k in account.sync_kinds()] or None
@@ -334,7 +365,7 @@ def sync_now(request):
 
 
 @require_GET
-def sync_progress(request):
+def sync_progress(request: HttpRequest) -> HttpResponse:
     try:
         ids = [int(v) for v in request.GET.getlist("run")][:20]
     except ValueError:
@@ -354,7 +385,7 @@ def sync_progress(request):
 
 
 @require_http_methods(["GET", "POST"])
-def track_jobs(request):
+def track_jobs(request: HttpRequest) -> HttpResponse:
     _require_operator(request)
     if request.method == "POST":
         form = TrackJobsForm(request.POST)
@@ -366,7 +397,9 @@ def track_jobs(request):
                 _("Tracking %(n)d assessment job(s) for %(account)s; they appear after the next sync.")
                 % {"n": len(ids), "account": account.name},
             )
-            return redirect(reverse("job_list") + "?" + urlencode([("account", account.pk), ("kind", Kind.VOICE_ASSESSMENT.value)]))
+            return redirect(
+                reverse("job_list") + "?" + urlencode([("account", account.pk), ("kind", Kind.VOICE_ASSESSMENT.value)])
+            )
     else:
         form = TrackJobsForm()
     return render(request, "jobs/track.html", {"form": form})
@@ -376,7 +409,7 @@ def track_jobs(request):
 
 
 @require_http_methods(["GET", "POST"])
-def preferences(request):
+def preferences(request: HttpRequest) -> HttpResponse:
     pref = UserPreference.objects.filter(user=request.user).first()
     current = {
         "time_zone": (pref.time_zone if pref else None) or timezone.get_current_timezone_name(),

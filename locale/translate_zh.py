@@ -289,13 +289,13 @@ def main():
         head = m.group("head").replace("#, fuzzy\n", "").replace(", fuzzy", "")
         if m.group("plural"):
             # Chinese has one plural form.
-            return f'{head}msgid {m.group("id")}msgid_plural {m.group("plural")}msgstr[0] {_quote(zh)}\n'
-        return f'{head}msgid {m.group("id")}msgstr {_quote(zh)}\n'
+            return f"{head}msgid {m.group('id')}msgid_plural {m.group('plural')}msgstr[0] {_quote(zh)}\n"
+        return f"{head}msgid {m.group('id')}msgstr {_quote(zh)}\n"
 
     text = entry.sub(fill, text)
     text = text.replace('"Plural-Forms: nplurals=2; plural=(n != 1);\\n"', '"Plural-Forms: nplurals=1; plural=0;\\n"')
     text = re.sub(r'"Language: [^"]*\\n"', lambda m: '"Language: zh_Hans\\n"', text)
-    text = text.replace("#, fuzzy\nmsgid \"\"", "msgid \"\"")
+    text = text.replace('#, fuzzy\nmsgid ""', 'msgid ""')
     PO.write_text(text)
     if missing:
         print("untranslated:", *missing, sep="\n  ")

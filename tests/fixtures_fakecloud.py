@@ -64,8 +64,13 @@ def cos_client(server, secret_key=None, via="proxy", token=None):
     from qcloud_cos import CosConfig, CosS3Client
 
     tc = server.tencent
-    options = dict(Region=tc["region"], SecretId=tc["secret_id"], SecretKey=secret_key or tc["secret_key"],
-                   Scheme="http", Token=token)
+    options = {
+        "Region": tc["region"],
+        "SecretId": tc["secret_id"],
+        "SecretKey": secret_key or tc["secret_key"],
+        "Scheme": "http",
+        "Token": token,
+    }
     if via == "proxy":
         options["Proxies"] = {"http": server.url}
     else:
@@ -74,8 +79,9 @@ def cos_client(server, secret_key=None, via="proxy", token=None):
     return CosS3Client(CosConfig(**options), retry=0)
 
 
-def huawei_request(server, method, path, params=(), body=b"", headers=None, sk=None, date=None, timeout=10,
-                   project=None):
+def huawei_request(
+    server, method, path, params=(), body=b"", headers=None, sk=None, date=None, timeout=10, project=None
+):
     """One raw request signed by huaweicloudsdkcore's Signer; `path` is below /v1/{project_id}."""
     from types import SimpleNamespace
     from urllib.parse import urlsplit
@@ -88,12 +94,17 @@ def huawei_request(server, method, path, params=(), body=b"", headers=None, sk=N
     header_params = {"X-Project-Id": hw["project_id"], "Content-Type": "application/json", **(headers or {})}
     if date:
         header_params["X-Sdk-Date"] = date
-    request = SdkRequest(method=method, schema="http", host=urlsplit(server.url).netloc,
-                         resource_path=f"/v1/{project or hw['project_id']}{path}", query_params=list(params),
-                         header_params=header_params, body=body)
+    request = SdkRequest(
+        method=method,
+        schema="http",
+        host=urlsplit(server.url).netloc,
+        resource_path=f"/v1/{project or hw['project_id']}{path}",
+        query_params=list(params),
+        header_params=header_params,
+        body=body,
+    )
     Signer(SimpleNamespace(ak=hw["ak"], sk=sk or hw["sk"])).sign(request)
-    return requests.request(method, server.url + request.uri, headers=request.header_params, data=body,
-                            timeout=timeout)
+    return requests.request(method, server.url + request.uri, headers=request.header_params, data=body, timeout=timeout)
 
 
 def cos_request(server, method, path, params=None, body=b"", secret_key=None, timeout=10):
@@ -103,8 +114,9 @@ def cos_request(server, method, path, params=None, body=b"", secret_key=None, ti
     from qcloud_cos.cos_auth import CosS3Auth
 
     tc = server.tencent
-    conf = CosConfig(Region=tc["region"], SecretId=tc["secret_id"], SecretKey=secret_key or tc["secret_key"],
-                     Scheme="http")
+    conf = CosConfig(
+        Region=tc["region"], SecretId=tc["secret_id"], SecretKey=secret_key or tc["secret_key"], Scheme="http"
+    )
     auth = CosS3Auth(conf, path, params=params or {})
     return requests.request(method, server.url + path, params=params, data=body, auth=auth, timeout=timeout)
 

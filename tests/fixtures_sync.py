@@ -18,7 +18,6 @@ from jobs.models import CloudAccount
 from jobs.providers.base import (
     AssessmentRecord,
     Detail,
-    EventRecord,
     JobRecord,
     MetricRecord,
     Page,
@@ -30,25 +29,27 @@ T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 
 def make_record(kind="avatar_training", n=1, state="TRAINING", **kw) -> JobRecord:
-    defaults = dict(
-        kind=kind,
-        remote_id=f"{kind[:2]}-{n:05d}",
-        name=f"job {n}",
-        state=state,
-        created_at=T0 + timedelta(minutes=n),
-        updated_at=T0 + timedelta(minutes=n, seconds=30),
-        batch=f"batch-{n % 3}",
-        tags=("demo", f"t{n % 2}"),
-        edition="V3.2",
-        payload={"job_id": f"{kind[:2]}-{n:05d}", "state": state, "n": n},
-    )
+    defaults = {
+        "kind": kind,
+        "remote_id": f"{kind[:2]}-{n:05d}",
+        "name": f"job {n}",
+        "state": state,
+        "created_at": T0 + timedelta(minutes=n),
+        "updated_at": T0 + timedelta(minutes=n, seconds=30),
+        "batch": f"batch-{n % 3}",
+        "tags": ("demo", f"t{n % 2}"),
+        "edition": "V3.2",
+        "payload": {"job_id": f"{kind[:2]}-{n:05d}", "state": state, "n": n},
+    }
     defaults.update(kw)
     return JobRecord(**defaults)
 
 
 def make_assessment(suggestion="ok") -> AssessmentRecord:
     metrics = tuple(
-        MetricRecord(metric=m, expected="1-2", actual=str(i), status=i % 2, suggestion=f"建议{i}", suggestion_en=f"advice {i}")
+        MetricRecord(
+            metric=m, expected="1-2", actual=str(i), status=i % 2, suggestion=f"建议{i}", suggestion_en=f"advice {i}"
+        )
         for i, m in enumerate(("speed", "sound", "snr", "reverb", "dnsmos_ovrl", "dnsmos_bak"))
     )
     return AssessmentRecord(suggestion=suggestion, metrics=metrics)
@@ -203,5 +204,12 @@ def fc_accounts(db, fakecloud):
 
 def avatar_item(n, **extra):
     """A List2dModelTrainingJob item as the vendor sends it (with a phone number to strip)."""
-    return {"job_id": f"a{n}", "name": f"Avatar {n}", "state": "TRAINING", "contact": "13800000000",
-            "create_time": "2026-01-05T08:00:00Z", "last_update_time": "2026-01-05T09:00:00Z", **extra}  # fmt: skip
+    return {
+        "job_id": f"a{n}",
+        "name": f"Avatar {n}",
+        "state": "TRAINING",
+        "contact": "13800000000",
+        "create_time": "2026-01-05T08:00:00Z",
+        "last_update_time": "2026-01-05T09:00:00Z",
+        **extra,
+    }

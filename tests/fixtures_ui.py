@@ -16,9 +16,23 @@ _seq = itertools.count(1)
 METRICS = [
     # metric, expected, actual, status, suggestion (zh), suggestion_en
     ("speed", "[3.0, 5.0]", "4.2", 0, "语速合适", "The speech rate is fine."),
-    ("sound", "[-30, -10]", "-42", 1, "音量过低，请靠近麦克风", "The volume is too low; move closer to the microphone."),
+    (
+        "sound",
+        "[-30, -10]",
+        "-42",
+        1,
+        "音量过低，请靠近麦克风",
+        "The volume is too low; move closer to the microphone.",
+    ),
     ("snr", ">= 20", "31.5", 0, "信噪比良好", "The signal-to-noise ratio is good."),
-    ("reverb", "<= 0.5", "0.9", 1, "混响过大，请在安静的小房间录音", "Too much reverberation; record in a small quiet room."),
+    (
+        "reverb",
+        "<= 0.5",
+        "0.9",
+        1,
+        "混响过大，请在安静的小房间录音",
+        "Too much reverberation; record in a small quiet room.",
+    ),
     ("dnsmos_ovrl", ">= 3.0", "3.4", 0, "整体音质良好", "The overall quality is good."),
     ("dnsmos_bak", ">= 3.5", "3.9", 0, "背景噪声低", "Little background noise."),
 ]

@@ -96,10 +96,16 @@ def test_it_replaces_and_clears_secrets(admin_client, huawei_account):
         ({"secret_key": ""}, "secret_key"),
         ({"kinds": ["translation"]}, "kinds"),
         (
-            {"provider": "tencent", "region": "ap-guangzhou", "project_id": "", "bucket": "NoAppId",
-             "queue_id": "p1", "kinds": []},
+            {
+                "provider": "tencent",
+                "region": "ap-guangzhou",
+                "project_id": "",
+                "bucket": "NoAppId",
+                "queue_id": "p1",
+                "kinds": [],
+            },
             "bucket",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_it_rejects_invalid_settings(admin_client, overrides, field):
@@ -113,9 +119,15 @@ def test_it_rejects_invalid_settings(admin_client, overrides, field):
 
 def test_it_accepts_a_tencent_account(admin_client):
     data = huawei_post(
-        name="ci-new", provider="tencent", region="ap-guangzhou", project_id="", bucket="media-1250000000",
-        queue_id="p893bcda225bf4945a378da6662e81a89", list_path="/jobs", kinds=["translation"],
-    )  # fmt: skip
+        name="ci-new",
+        provider="tencent",
+        region="ap-guangzhou",
+        project_id="",
+        bucket="media-1250000000",
+        queue_id="p893bcda225bf4945a378da6662e81a89",
+        list_path="/jobs",
+        kinds=["translation"],
+    )
 
     response = admin_client.post(ADD_URL, data)
 
@@ -159,7 +171,9 @@ def test_it_queues_a_sync_from_the_admin(admin_client, huawei_account, monkeypat
     monkeypatch.setattr("jobs.tasks.sync_account.apply_async", lambda **kw: None)
 
     response = admin_client.post(
-        "/admin/jobs/cloudaccount/", {"action": "sync_now", "_selected_action": [huawei_account.pk], "index": 0}, follow=True
+        "/admin/jobs/cloudaccount/",
+        {"action": "sync_now", "_selected_action": [huawei_account.pk], "index": 0},
+        follow=True,
     )
 
     assert "3 sync runs queued." in response.content.decode()
@@ -227,8 +241,13 @@ IAM_PASSWORD = "Iam-Passw0rd-Very-Secret"
 
 
 def iam_post(**overrides):
-    iam = {"access_key_id": "", "secret_key": "", "iam_domain": "ops-domain", "iam_user": "ops-bot",
-           "iam_password": IAM_PASSWORD}  # fmt: skip
+    iam = {
+        "access_key_id": "",
+        "secret_key": "",
+        "iam_domain": "ops-domain",
+        "iam_user": "ops-bot",
+        "iam_password": IAM_PASSWORD,
+    }
     return huawei_post(**{**iam, **overrides})
 
 

@@ -33,11 +33,7 @@ def _module_name(path: Path) -> str:
 
 
 def _modules() -> dict[str, Path]:
-    return {
-        _module_name(path): path
-        for path in sorted(JOBS.rglob("*.py"))
-        if "migrations" not in path.parts
-    }
+    return {_module_name(path): path for path in sorted(JOBS.rglob("*.py")) if "migrations" not in path.parts}
 
 
 MODULES = _modules()
@@ -64,7 +60,9 @@ def _imports(module: str, path: Path) -> list[tuple[str, int, bool]]:
             elif isinstance(child, ast.ImportFrom):
                 base = child.module or ""
                 if child.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - child.level + 1] + ([base] if base else []))
+                    base = ".".join(
+                        package.split(".")[: len(package.split(".")) - child.level + 1] + ([base] if base else [])
+                    )
                 names = [f"{base}.{alias.name}" for alias in child.names]
             else:
                 visit(child, nested)
@@ -73,6 +71,7 @@ def _imports(module: str, path: Path) -> list[tuple[str, int, bool]]:
                 target = _resolve(name) if name.startswith("jobs") else None
                 if target and target != module:
                     out.append((target, child.lineno, in_function))
+
     visit(tree, False)
     return out
 
@@ -190,7 +189,17 @@ def test_the_cycle_finder_finds_a_cycle():
 
 
 @pytest.mark.parametrize(
-    "first", ["jobs.providers.http", "jobs.providers", "jobs.sync.rows", "jobs.sync.kind", "jobs.sync", "jobs.tasks", "jobs.views", "jobs.admin"]
+    "first",
+    [
+        "jobs.providers.http",
+        "jobs.providers",
+        "jobs.sync.rows",
+        "jobs.sync.kind",
+        "jobs.sync",
+        "jobs.tasks",
+        "jobs.views",
+        "jobs.admin",
+    ],
 )
 def test_each_layer_imports_first_in_a_fresh_interpreter(first):
     # The order an entry point happens to import modules in must not matter.

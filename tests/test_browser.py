@@ -85,7 +85,10 @@ def shot(pg, name):
 
 
 def row_ids(pg):
-    return [int(i.removeprefix("job-")) for i in pg.locator("#job-rows tr[id^=job-]").evaluate_all("rs => rs.map(r => r.id)")]
+    return [
+        int(i.removeprefix("job-"))
+        for i in pg.locator("#job-rows tr[id^=job-]").evaluate_all("rs => rs.map(r => r.id)")
+    ]
 
 
 def wait_rows(pg, expected):

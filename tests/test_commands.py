@@ -27,8 +27,19 @@ def run(*args, stdin=None):
 
 
 def test_it_adds_an_account_with_the_secret_from_stdin():
-    out = run("addaccount", "prod-bj", "--provider", "huawei", "--project-id", PROJECT, "--access-key", "AK1",
-              "--kinds", "avatar_training,voice_assessment", stdin="the-secret-key\n")  # fmt: skip
+    out = run(
+        "addaccount",
+        "prod-bj",
+        "--provider",
+        "huawei",
+        "--project-id",
+        PROJECT,
+        "--access-key",
+        "AK1",
+        "--kinds",
+        "avatar_training,voice_assessment",
+        stdin="the-secret-key\n",
+    )
 
     account = CloudAccount.objects.get(name="prod-bj")
     assert account.get_secret_key() == "the-secret-key"
@@ -38,8 +49,21 @@ def test_it_adds_an_account_with_the_secret_from_stdin():
 
 
 def test_it_adds_a_huawei_account_with_an_iam_user_whose_password_comes_from_stdin():
-    out = run("addaccount", "prod-iam", "--provider", "huawei", "--project-id", PROJECT, "--iam-domain", "dom",
-              "--iam-user", "ops", "--iam-endpoint", "http://127.0.0.1:8765", stdin="Iam Passw0rd with spaces \n")  # fmt: skip
+    out = run(
+        "addaccount",
+        "prod-iam",
+        "--provider",
+        "huawei",
+        "--project-id",
+        PROJECT,
+        "--iam-domain",
+        "dom",
+        "--iam-user",
+        "ops",
+        "--iam-endpoint",
+        "http://127.0.0.1:8765",
+        stdin="Iam Passw0rd with spaces \n",
+    )
 
     account = CloudAccount.objects.get(name="prod-iam")
     assert account.uses_iam and not account.has_secret_key
@@ -47,13 +71,39 @@ def test_it_adds_a_huawei_account_with_an_iam_user_whose_password_comes_from_std
     assert account.get_iam_password() == "Iam Passw0rd with spaces"
     assert "Passw0rd" not in out
     with pytest.raises(CommandError, match="no IAM password"):
-        run("addaccount", "x", "--provider", "huawei", "--project-id", PROJECT, "--iam-domain", "dom",
-            "--iam-user", "ops", stdin="")  # fmt: skip
+        run(
+            "addaccount",
+            "x",
+            "--provider",
+            "huawei",
+            "--project-id",
+            PROJECT,
+            "--iam-domain",
+            "dom",
+            "--iam-user",
+            "ops",
+            stdin="",
+        )
 
 
 def test_it_adds_a_tencent_account():
-    run("addaccount", "ci-gz", "--provider", "tencent", "--region", "ap-guangzhou", "--bucket", "media-1250000000",
-        "--queue-id", "p893bcda", "--list-path", "/jobs", "--access-key", "AKID1", stdin="sk\n")  # fmt: skip
+    run(
+        "addaccount",
+        "ci-gz",
+        "--provider",
+        "tencent",
+        "--region",
+        "ap-guangzhou",
+        "--bucket",
+        "media-1250000000",
+        "--queue-id",
+        "p893bcda",
+        "--list-path",
+        "/jobs",
+        "--access-key",
+        "AKID1",
+        stdin="sk\n",
+    )
 
     account = CloudAccount.objects.get(name="ci-gz")
     assert (account.bucket, account.queue_id, account.list_path) == ("media-1250000000", "p893bcda", "/jobs")
@@ -68,8 +118,19 @@ def test_it_refuses_an_account_without_a_secret():
 
 def test_it_refuses_invalid_settings():
     with pytest.raises(CommandError, match="bucket"):
-        run("addaccount", "x", "--provider", "tencent", "--bucket", "nobucket", "--queue-id", "q", "--access-key", "A",
-            stdin="sk\n")  # fmt: skip
+        run(
+            "addaccount",
+            "x",
+            "--provider",
+            "tencent",
+            "--bucket",
+            "nobucket",
+            "--queue-id",
+            "q",
+            "--access-key",
+            "A",
+            stdin="sk\n",
+        )
 
 
 def test_it_has_no_secret_option():
@@ -100,7 +161,10 @@ def test_it_prints_a_line_per_kind_and_fails_when_a_run_fails(huawei_account, mo
 
     lines = out.getvalue().splitlines()
     assert [line.split(":")[0] for line in lines] == [
-        "hw-main avatar_training", "hw-main voice_training", "hw-main voice_assessment"]  # fmt: skip
+        "hw-main avatar_training",
+        "hw-main voice_training",
+        "hw-main voice_assessment",
+    ]
     assert "failed" in lines[0] and "APIGW.0308" in lines[0] and "rid-503" in lines[0]
 
 

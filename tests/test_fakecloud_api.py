@@ -19,10 +19,19 @@ def _voice(server, *params):
     return response.json()
 
 
-@pytest.mark.parametrize("params", [
-    [("limit", 0)], [("limit", 101)], [("limit", "ten")], [("offset", -1)], [("sort_dir", "up")],
-    [("sort_key", "name")], [("is_flexus", "yes")], [("create_since", "last week")],
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        [("limit", 0)],
+        [("limit", 101)],
+        [("limit", "ten")],
+        [("offset", -1)],
+        [("sort_dir", "up")],
+        [("sort_key", "name")],
+        [("is_flexus", "yes")],
+        [("create_since", "last week")],
+    ],
+)
 def test_it_answers_bad_list_parameters_with_mss_00000003(fakecloud, params):
     response = huawei_request(fakecloud, "GET", avatar_path(), params)
     assert response.status_code == 400
@@ -62,14 +71,17 @@ def test_it_filters_avatar_jobs_by_time_windows(fakecloud):
     assert recent and all(j["last_update_time"] >= updated for j in recent)
 
 
-@pytest.mark.parametrize("name, value, check", [
-    ("is_flexus", "true", lambda j: j["is_flexus"] is True),
-    ("is_flexus", "false", lambda j: j["is_flexus"] is False),
-    ("is_ondemand_resource", "true", lambda j: j["is_ondemand_resource"] is True),
-    ("model_resolution", "4K", lambda j: j["model_resolution"] == "4K"),
-    ("train_location", "cn-east-3", lambda j: j["optional_training_location"] == ["cn-east-3"]),
-    ("state", "JOB_SUCCESS,AUTO_VERIFY_FAILED", lambda j: j["state"] in ("JOB_SUCCESS", "AUTO_VERIFY_FAILED")),
-])
+@pytest.mark.parametrize(
+    "name, value, check",
+    [
+        ("is_flexus", "true", lambda j: j["is_flexus"] is True),
+        ("is_flexus", "false", lambda j: j["is_flexus"] is False),
+        ("is_ondemand_resource", "true", lambda j: j["is_ondemand_resource"] is True),
+        ("model_resolution", "4K", lambda j: j["model_resolution"] == "4K"),
+        ("train_location", "cn-east-3", lambda j: j["optional_training_location"] == ["cn-east-3"]),
+        ("state", "JOB_SUCCESS,AUTO_VERIFY_FAILED", lambda j: j["state"] in ("JOB_SUCCESS", "AUTO_VERIFY_FAILED")),
+    ],
+)
 def test_it_filters_avatar_jobs_by_documented_parameters(fakecloud_session, name, value, check):
     everything = _avatar(fakecloud_session, ("offset", 0))["count"]
     matched, offset = [], 0
@@ -135,8 +147,14 @@ def test_it_answers_unknown_apis_and_methods_like_the_gateway(fakecloud):
 
 
 def test_it_validates_ci_list_parameters(fakecloud):
-    for params in ({"size": "101"}, {"size": "0"}, {"orderByTime": "Sideways"}, {"states": "Done"},
-                   {"nextToken": "not-a-token"}, {"startCreationTime": "yesterday"}):
+    for params in (
+        {"size": "101"},
+        {"size": "0"},
+        {"orderByTime": "Sideways"},
+        {"states": "Done"},
+        {"nextToken": "not-a-token"},
+        {"startCreationTime": "yesterday"},
+    ):
         response = cos_request(fakecloud, "GET", "/ai_jobs", {"tag": "Translation", **params})
         error = ET.fromstring(response.content)
         assert response.status_code == 400, params
@@ -150,8 +168,11 @@ def test_it_filters_ci_jobs_by_creation_time(fakecloud):
     everything = ET.fromstring(cos_request(fakecloud, "GET", "/ai_jobs", {"tag": "Translation", "size": "100"}).content)
     times = sorted(d.findtext("CreationTime") for d in everything.findall("JobsDetail"))
     middle = times[len(times) // 2]
-    since = ET.fromstring(cos_request(fakecloud, "GET", "/ai_jobs", {
-        "tag": "Translation", "size": "100", "startCreationTime": middle}).content)
+    since = ET.fromstring(
+        cos_request(
+            fakecloud, "GET", "/ai_jobs", {"tag": "Translation", "size": "100", "startCreationTime": middle}
+        ).content
+    )
     found = [d.findtext("CreationTime") for d in since.findall("JobsDetail")]
     assert found and all(t >= middle for t in found)
     assert len(found) == sum(1 for t in times if t >= middle)
@@ -172,10 +193,12 @@ def test_it_rejects_malformed_and_incomplete_ci_submissions(fakecloud):
 
 def test_it_submits_on_ai_jobs_with_a_queue(fakecloud):
     tc = fakecloud.tencent
-    body = (f"<Request><Tag>Translation</Tag><Input><Object>a b.txt</Object><Lang>en</Lang><Type>txt</Type></Input>"
-            f"<Operation><Translation><Lang>zh</Lang><Type>txt</Type></Translation><Output><Region>{tc['region']}"
-            f"</Region><Bucket>{tc['bucket']}</Bucket><Object>out.txt</Object></Output></Operation>"
-            f"<QueueId>{tc['queue_id']}</QueueId></Request>").encode()
+    body = (
+        f"<Request><Tag>Translation</Tag><Input><Object>a b.txt</Object><Lang>en</Lang><Type>txt</Type></Input>"
+        f"<Operation><Translation><Lang>zh</Lang><Type>txt</Type></Translation><Output><Region>{tc['region']}"
+        f"</Region><Bucket>{tc['bucket']}</Bucket><Object>out.txt</Object></Output></Operation>"
+        f"<QueueId>{tc['queue_id']}</QueueId></Request>"
+    ).encode()
     response = cos_request(fakecloud, "POST", "/ai_jobs", body=body)
     job = ET.fromstring(response.content).find("JobsDetail")
     assert response.status_code == 200

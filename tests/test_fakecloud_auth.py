@@ -10,8 +10,12 @@ from fakecloud import auth
 from tests.fixtures_fakecloud import avatar_path, cos_request, huawei_request
 
 # Test vectors: docs/vendors/huawei-metastudio.md §7.6 and docs/vendors/tencent-ci.md §6.4.
-HW = {"ak": "AKEXAMPLE0000000000", "sk": "SKEXAMPLESECRET0000000000000000000000000",
-      "project_id": "0123456789abcdef0123456789abcdef", "token": ""}
+HW = {
+    "ak": "AKEXAMPLE0000000000",
+    "sk": "SKEXAMPLESECRET0000000000000000000000000",
+    "project_id": "0123456789abcdef0123456789abcdef",
+    "token": "",
+}
 HW_HOST = "metastudio.cn-north-4.myhuaweicloud.com"
 HW_DATE = "20240101T000000Z"
 HW_NOW = calendar.timegm((2024, 1, 1, 0, 0, 0))
@@ -20,7 +24,9 @@ COS = {"secret_id": "AKIDEXAMPLE", "secret_key": "SECRETKEYEXAMPLE", "token": ""
 
 def _hw_headers(signed, signature, extra=None):
     headers = {
-        "host": HW_HOST, "x-project-id": HW["project_id"], "x-sdk-date": HW_DATE,
+        "host": HW_HOST,
+        "x-project-id": HW["project_id"],
+        "x-sdk-date": HW_DATE,
         "authorization": f"SDK-HMAC-SHA256 Access={HW['ak']}, SignedHeaders={signed}, Signature={signature}",
     }
     headers.update(extra or {})
@@ -34,8 +40,15 @@ def _vector_a(**changes):
         "a6bae4328f481b821f7deac9b98e5e62fc04049a2ef12d1514b2d502b3d57eec",
         {"content-type": "application/json"},
     )
-    args = {"method": "GET", "raw_path": path, "raw_query": "limit=100&offset=0", "headers": headers,
-            "body": b"", "creds": HW, "now": HW_NOW}
+    args = {
+        "method": "GET",
+        "raw_path": path,
+        "raw_query": "limit=100&offset=0",
+        "headers": headers,
+        "body": b"",
+        "creds": HW,
+        "now": HW_NOW,
+    }
     args.update(changes)
     return auth.verify_huawei(**args)
 
@@ -45,21 +58,32 @@ def test_it_accepts_the_huawei_reference_vector_a():
 
 
 def test_it_rebuilds_the_canonical_request_of_vector_a():
-    headers = {"content-type": "application/json", "host": HW_HOST, "x-project-id": HW["project_id"],
-               "x-sdk-date": HW_DATE}
+    headers = {
+        "content-type": "application/json",
+        "host": HW_HOST,
+        "x-project-id": HW["project_id"],
+        "x-sdk-date": HW_DATE,
+    }
     canonical = auth.huawei_canonical_request(
-        "GET", f"/v1/{HW['project_id']}/voice-training-manage/user/jobs/abc-123/op-logs", "offset=0&limit=100",
-        headers, ["content-type", "host", "x-project-id", "x-sdk-date"], b"")
+        "GET",
+        f"/v1/{HW['project_id']}/voice-training-manage/user/jobs/abc-123/op-logs",
+        "offset=0&limit=100",
+        headers,
+        ["content-type", "host", "x-project-id", "x-sdk-date"],
+        b"",
+    )
     assert canonical.split("\n")[1].endswith("/op-logs/")  # the trailing slash of the canonical URI
     assert auth.huawei_string_to_sign(canonical, HW_DATE).endswith(
-        "e8a795bf347504fe482b0ca379a9bd14616c6cece42cb78afb0e39e5745dc45b")
+        "e8a795bf347504fe482b0ca379a9bd14616c6cece42cb78afb0e39e5745dc45b"
+    )
 
 
 def test_it_accepts_the_huawei_reference_vector_b():
     path = f"/v1/{HW['project_id']}/voice-training-manage/user/jobs"
     query = "is_ondemand_resource=false&limit=100&offset=0&sort_dir=desc&state=FAILED%2CSUCCEED"
-    headers = _hw_headers("host;x-project-id;x-sdk-date",
-                          "8f78d6d1267309afe08a787925348934e0da0e90196ed5720e467ccee5d67ae1")
+    headers = _hw_headers(
+        "host;x-project-id;x-sdk-date", "8f78d6d1267309afe08a787925348934e0da0e90196ed5720e467ccee5d67ae1"
+    )
     assert auth.verify_huawei("GET", path, query, headers, b"", HW, HW_NOW) is None
 
 
@@ -100,9 +124,16 @@ def test_it_accepts_a_configured_token_instead_of_a_signature():
 
 
 def _cos_args():
-    params = {"tag": "Translation", "orderByTime": "Desc", "states": "Success,Failed", "size": "100",
-              "nextToken": "", "queueId": "p893bcda225bf4945a378da6662e81a89",
-              "startCreationTime": "2022-07-01T00:00:00+0800", "endCreationTime": "2022-07-31T23:59:59+0800"}
+    params = {
+        "tag": "Translation",
+        "orderByTime": "Desc",
+        "states": "Success,Failed",
+        "size": "100",
+        "nextToken": "",
+        "queueId": "p893bcda225bf4945a378da6662e81a89",
+        "startCreationTime": "2022-07-01T00:00:00+0800",
+        "endCreationTime": "2022-07-31T23:59:59+0800",
+    }
     query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
     key_time = "1699999940;1700010000"
     authorization = (
@@ -110,9 +141,14 @@ def _cos_args():
         "&q-header-list=host&q-url-param-list=endcreationtime;nexttoken;orderbytime;queueid;size;"
         "startcreationtime;states;tag&q-signature=4380ae2c38cfbb9b7a597797b56f4fda3def0783"
     )
-    return {"method": "GET", "raw_path": "/ai_jobs", "raw_query": query, "creds": COS, "now": 1700000000,
-            "headers": {"host": "examplebucket-1250000000.ci.ap-guangzhou.myqcloud.com",
-                        "authorization": authorization}}
+    return {
+        "method": "GET",
+        "raw_path": "/ai_jobs",
+        "raw_query": query,
+        "creds": COS,
+        "now": 1700000000,
+        "headers": {"host": "examplebucket-1250000000.ci.ap-guangzhou.myqcloud.com", "authorization": authorization},
+    }
 
 
 def _cos_vector(**changes):
@@ -201,8 +237,9 @@ def test_it_accepts_cos_requests_in_absolute_form(fakecloud):
     conf = CosConfig(Region=tc["region"], SecretId=tc["secret_id"], SecretKey=tc["secret_key"], Scheme="http")
     params = {"tag": "Translation", "size": "3"}
     url = f"http://{tc['bucket']}.ci.{tc['region']}.myqcloud.com/ai_jobs"
-    response = requests.get(url, params=params, auth=CosS3Auth(conf, "/ai_jobs", params=params),
-                            proxies={"http": fakecloud.url})
+    response = requests.get(
+        url, params=params, auth=CosS3Auth(conf, "/ai_jobs", params=params), proxies={"http": fakecloud.url}
+    )
     assert response.status_code == 200
     assert response.headers["x-ci-request-id"]
     assert response.content.count(b"<JobsDetail>") == 3
@@ -215,8 +252,12 @@ def test_it_rejects_another_bucket(fakecloud):
     tc = fakecloud.tencent
     conf = CosConfig(Region=tc["region"], SecretId=tc["secret_id"], SecretKey=tc["secret_key"], Scheme="http")
     url = f"http://other-1250000000.ci.{tc['region']}.myqcloud.com/ai_jobs"
-    response = requests.get(url, params={"tag": "Translation"}, proxies={"http": fakecloud.url},
-                            auth=CosS3Auth(conf, "/ai_jobs", params={"tag": "Translation"}))
+    response = requests.get(
+        url,
+        params={"tag": "Translation"},
+        proxies={"http": fakecloud.url},
+        auth=CosS3Auth(conf, "/ai_jobs", params={"tag": "Translation"}),
+    )
     assert response.status_code == 404
     assert b"<Code>NoSuchBucket</Code>" in response.content
 

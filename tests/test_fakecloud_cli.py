@@ -17,9 +17,11 @@ def test_it_serves_both_clouds_from_a_process_with_secrets_from_the_environment(
         page = metastudio_client(fc).list2d_model_training_job(List2dModelTrainingJobRequest(limit=100))
         with pytest.raises(ClientRequestException) as caught:
             metastudio_client(fc, sk="FAKESKDEMO00000000000000000000000000000000").list2d_model_training_job(
-                List2dModelTrainingJobRequest(limit=1))
-        listed = cos_client(fc).ci_list_media_jobs(Bucket="env-1300000000", Tag="Translation", Path="/ai_jobs",
-                                                   Size=100)
+                List2dModelTrainingJobRequest(limit=1)
+            )
+        listed = cos_client(fc).ci_list_media_jobs(
+            Bucket="env-1300000000", Tag="Translation", Path="/ai_jobs", Size=100
+        )
         counters = fc.counters()
     assert page.count == 40 and len(page.jobs) == 40
     assert caught.value.status_code == 401
@@ -40,8 +42,12 @@ def test_it_takes_faults_from_the_command_line():
 
 
 def test_it_prints_one_line_with_its_url():
-    proc = subprocess.Popen([sys.executable, "-m", "fakecloud", "--port", "0", "--jobs", "3", "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fakecloud", "--port", "0", "--jobs", "3", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
     finally:
@@ -55,6 +61,16 @@ def test_it_prints_one_line_with_its_url():
 def test_it_explains_its_flags():
     result = subprocess.run([sys.executable, "-m", "fakecloud", "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
-    for flag in ("--huawei-ak", "--huawei-sk", "--huawei-project-id", "--huawei-token", "--tencent-secret-id",
-                 "--tencent-secret-key", "--tencent-bucket", "--tencent-queue-id", "--speed", "--fault"):
+    for flag in (
+        "--huawei-ak",
+        "--huawei-sk",
+        "--huawei-project-id",
+        "--huawei-token",
+        "--tencent-secret-id",
+        "--tencent-secret-key",
+        "--tencent-bucket",
+        "--tencent-queue-id",
+        "--speed",
+        "--fault",
+    ):
         assert flag in result.stdout

@@ -14,7 +14,10 @@ def _snapshot(server):
 
 
 def test_it_generates_the_same_jobs_from_the_same_seed():
-    with FakeCloudServer(jobs=25, seed=5, start_ms=START) as one, FakeCloudServer(jobs=25, seed=5, start_ms=START) as two:
+    with (
+        FakeCloudServer(jobs=25, seed=5, start_ms=START) as one,
+        FakeCloudServer(jobs=25, seed=5, start_ms=START) as two,
+    ):
         first, second = _snapshot(one), _snapshot(two)
         detail_one = huawei_request(one, "GET", f"{avatar_path()}/{first['avatar'][0]['job_id']}").json()
         detail_two = huawei_request(two, "GET", f"{avatar_path()}/{first['avatar'][0]['job_id']}").json()
@@ -23,7 +26,10 @@ def test_it_generates_the_same_jobs_from_the_same_seed():
 
 
 def test_it_generates_other_jobs_from_another_seed():
-    with FakeCloudServer(jobs=25, seed=5, start_ms=START) as one, FakeCloudServer(jobs=25, seed=6, start_ms=START) as two:
+    with (
+        FakeCloudServer(jobs=25, seed=5, start_ms=START) as one,
+        FakeCloudServer(jobs=25, seed=6, start_ms=START) as two,
+    ):
         assert {j["job_id"] for j in one.jobs("avatar")}.isdisjoint(j["job_id"] for j in two.jobs("avatar"))
 
 
@@ -57,8 +63,12 @@ def test_it_moves_a_job_to_its_next_state_when_the_clock_advances(fakecloud):
     before = huawei_request(fakecloud, "GET", f"{avatar_path()}/{job['job_id']}").json()
     fakecloud.advance((job["next_transition_ms"] - fakecloud.now_ms()) / 1000)
     after = huawei_request(fakecloud, "GET", f"{avatar_path()}/{job['job_id']}").json()
-    listed = {j["job_id"]: j for j in huawei_request(
-        fakecloud, "GET", avatar_path(), [("limit", 100), ("job_id", job["job_id"])]).json()["jobs"]}
+    listed = {
+        j["job_id"]: j
+        for j in huawei_request(fakecloud, "GET", avatar_path(), [("limit", 100), ("job_id", job["job_id"])]).json()[
+            "jobs"
+        ]
+    }
     assert before["state"] == job["state"]
     assert after["state"] == job["schedule"][index][1] == listed[job["job_id"]]["state"]
     assert len(after["operation_logs"]) >= len(before["operation_logs"])
@@ -66,24 +76,41 @@ def test_it_moves_a_job_to_its_next_state_when_the_clock_advances(fakecloud):
 
 
 def test_it_writes_voice_op_logs_as_the_job_moves(fakecloud):
-    job_id = next(j["job_id"] for j in fakecloud.jobs("voice")
-                  if fakecloud.job("voice", j["job_id"])["path"] == "success" and j["state"] != "SUCCEED")
-    logs = lambda: [o["action"] for o in huawei_request(  # noqa: E731
-        fakecloud, "GET", f"{voice_path()}/{job_id}/op-logs", [("limit", 100)]).json()["operations"]]
+    job_id = next(
+        j["job_id"]
+        for j in fakecloud.jobs("voice")
+        if fakecloud.job("voice", j["job_id"])["path"] == "success" and j["state"] != "SUCCEED"
+    )
+
+    def logs():
+        path = f"{voice_path()}/{job_id}/op-logs"
+        return [o["action"] for o in huawei_request(fakecloud, "GET", path, [("limit", 100)]).json()["operations"]]
+
     before = logs()
     fakecloud.advance(30 * 86400)
     after = logs()
     assert after[: len(before)] == before
-    assert after == ["CREATE_JOB", "COMMIT_JOB", "SYSTEM_AUDIT_PASS", "ADMIN_AUDIT_PASS", "TRAINING_FINISH",
-                     "UPLOADING_MODEL", "COMPLETE_JOB"]
+    assert after == [
+        "CREATE_JOB",
+        "COMMIT_JOB",
+        "SYSTEM_AUDIT_PASS",
+        "ADMIN_AUDIT_PASS",
+        "TRAINING_FINISH",
+        "UPLOADING_MODEL",
+        "COMPLETE_JOB",
+    ]
     assert fakecloud.job("voice", job_id)["state"] == "SUCCEED"
 
 
 def test_it_keeps_a_running_demo_moving_within_minutes():
     with FakeCloudServer(jobs=300, seed=7) as server:
         now = server.now_ms()
-        soon = [j for kind in ("avatar", "voice", "translation") for j in server.jobs(kind)
-                if (server.job(kind, j["job_id"])["next_transition_ms"] or now + 10**9) <= now + 120_000]
+        soon = [
+            j
+            for kind in ("avatar", "voice", "translation")
+            for j in server.jobs(kind)
+            if (server.job(kind, j["job_id"])["next_transition_ms"] or now + 10**9) <= now + 120_000
+        ]
     assert len(soon) >= 10
 
 
@@ -101,8 +128,9 @@ def test_it_adds_and_removes_jobs(fakecloud):
 
 
 def test_it_adds_a_job_with_a_schedule(fakecloud):
-    job_id = fakecloud.add_job("translation", object="in/添加.txt", schedule=[[0, "Submitted"], [60, "Running"],
-                                                                             [120, "Failed"]])
+    job_id = fakecloud.add_job(
+        "translation", object="in/添加.txt", schedule=[[0, "Submitted"], [60, "Running"], [120, "Failed"]]
+    )
     states = []
     for _ in range(3):
         root = cos_request(fakecloud, "GET", f"/ai_jobs/{job_id}").text

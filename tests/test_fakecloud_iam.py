@@ -1,6 +1,6 @@
 """Huawei IAM password tokens: issuance, their use on MetaStudio, expiry, errors, faults."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -17,8 +17,7 @@ def _body(server, **changes):
     user.update({k: v for k, v in changes.items() if k in ("name", "password", "domain")})
     project = changes.get("project", {"id": hw["project_id"]})
     methods = changes.get("methods", ["password"])
-    return {"auth": {"identity": {"methods": methods, "password": {"user": user}},
-                     "scope": {"project": project}}}
+    return {"auth": {"identity": {"methods": methods, "password": {"user": user}}, "scope": {"project": project}}}
 
 
 def _issue(server, body=None, query="?nocatalog=true"):
@@ -38,11 +37,11 @@ def _list_avatars(server, token):
 
 def _at(text):
     assert text.endswith("Z") and "." in text
-    return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
 
 
 def test_it_issues_a_token_in_the_x_subject_token_header(fakecloud):
-    now = datetime.fromtimestamp(fakecloud.now_ms() / 1000, timezone.utc)
+    now = datetime.fromtimestamp(fakecloud.now_ms() / 1000, UTC)
     response = _issue(fakecloud)
     hw = fakecloud.huawei
     assert response.status_code == 201
@@ -79,14 +78,20 @@ def test_an_unknown_token_cannot_be_decrypted(fakecloud):
     assert response.json()["error_msg"] == "Incorrect IAM authentication information: decrypt token fail"
 
 
-@pytest.mark.parametrize("change", [
-    {"password": "wrong"}, {"name": "someone-else"}, {"domain": {"name": "other-domain"}},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"password": "wrong"},
+        {"name": "someone-else"},
+        {"domain": {"name": "other-domain"}},
+    ],
+)
 def test_it_refuses_a_wrong_user_password_or_domain(fakecloud, change):
     response = _issue(fakecloud, _body(fakecloud, **change))
     assert response.status_code == 401
-    assert response.json() == {"error": {"code": 401, "message": "The username or password is wrong.",
-                                         "title": "Unauthorized"}}
+    assert response.json() == {
+        "error": {"code": 401, "message": "The username or password is wrong.", "title": "Unauthorized"}
+    }
     assert response.headers["X-Request-Id"]
     assert "X-Subject-Token" not in response.headers
     counters = fakecloud.counters()
@@ -101,18 +106,29 @@ def test_it_scopes_to_the_region_name_and_refuses_other_projects(fakecloud):
     for project in ({"id": "ffffffffffffffffffffffffffffffff"}, {"name": "cn-east-3"}):
         response = _issue(fakecloud, _body(fakecloud, project=project))
         assert response.status_code == 401
-        assert response.json() == {"error": {"code": 401, "title": "Unauthorized",
-                                             "message": "The project does not exist or is not accessible."}}
+        assert response.json() == {
+            "error": {
+                "code": 401,
+                "title": "Unauthorized",
+                "message": "The project does not exist or is not accessible.",
+            }
+        }
 
 
-@pytest.mark.parametrize("body", [
-    b"{", b"[]", b'{"auth": {}}',
-    {"auth": {"identity": {"methods": ["password"]}, "scope": {"project": {"name": "cn-north-4"}}}},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{",
+        b"[]",
+        b'{"auth": {}}',
+        {"auth": {"identity": {"methods": ["password"]}, "scope": {"project": {"name": "cn-north-4"}}}},
+    ],
+)
 def test_it_answers_a_malformed_body_with_400(fakecloud, body):
     if isinstance(body, bytes):
-        response = requests.post(fakecloud.url + "/v3/auth/tokens", data=body,
-                                 headers={"Content-Type": "application/json"}, timeout=10)
+        response = requests.post(
+            fakecloud.url + "/v3/auth/tokens", data=body, headers={"Content-Type": "application/json"}, timeout=10
+        )
     else:
         response = _issue(fakecloud, body)
     assert response.status_code == 400
@@ -120,9 +136,15 @@ def test_it_answers_a_malformed_body_with_400(fakecloud, body):
     assert error["code"] == 400 and error["title"] == "Bad Request" and error["message"]
 
 
-@pytest.mark.parametrize("changes", [
-    {"methods": ["token"]}, {"methods": ["password", "totp"]}, {"password": ""}, {"project": {}},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"methods": ["token"]},
+        {"methods": ["password", "totp"]},
+        {"password": ""},
+        {"project": {}},
+    ],
+)
 def test_it_wants_password_method_fields_and_a_scope(fakecloud, changes):
     response = _issue(fakecloud, _body(fakecloud, **changes))
     assert response.status_code == 400

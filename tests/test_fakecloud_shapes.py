@@ -7,7 +7,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import huaweicloudsdkmetastudio.v1.model as hw_models
-import pytest
 
 from tests.fixtures_fakecloud import avatar_path, cos_request, huawei_request, voice_path
 
@@ -137,8 +136,7 @@ def test_it_sends_only_documented_voice_fields(fakecloud):
     for job in page["jobs"]:
         _assert_documented(job, "TrainingJobInfo")
         assert job["create_time"] > 10**12  # epoch milliseconds
-        logs = huawei_request(fakecloud, "GET", f"{voice_path()}/{job['job_id']}/op-logs",
-                              [("limit", 100)]).json()
+        logs = huawei_request(fakecloud, "GET", f"{voice_path()}/{job['job_id']}/op-logs", [("limit", 100)]).json()
         _assert_documented(logs, "ListJobOperationLogResponse")
         audit = huawei_request(fakecloud, "GET", f"{voice_path()}/{job['job_id']}/audit-result").json()
         _assert_documented(audit, "ShowJobAuditResultResponse")

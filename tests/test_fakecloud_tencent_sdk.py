@@ -11,8 +11,9 @@ from tests.fixtures_fakecloud import cos_client
 def _all_jobs(client, server, **kwargs):
     jobs, token, pages = [], "", 0
     while True:
-        page = client.ci_list_media_jobs(Bucket=server.tencent["bucket"], Tag="Translation", Path="/ai_jobs",
-                                         Size=100, NextToken=token, **kwargs)
+        page = client.ci_list_media_jobs(
+            Bucket=server.tencent["bucket"], Tag="Translation", Path="/ai_jobs", Size=100, NextToken=token, **kwargs
+        )
         jobs += page.get("JobsDetail", [])
         pages += 1
         token = page.get("NextToken")
@@ -64,14 +65,18 @@ def test_it_gets_jobs_by_id_and_names_the_missing_ones(fakecloud):
 def test_it_submits_a_translation_job(fakecloud):
     client = cos_client(fakecloud)
     tc = fakecloud.tencent
-    answer = client.ci_create_media_jobs(Bucket=tc["bucket"], Jobs={
-        "Tag": "Translation",
-        "Input": {"Object": "docs/手册.docx", "Lang": "zh", "Type": "docx"},
-        "Operation": {
-            "Translation": {"Lang": "en", "Type": "docx"},
-            "Output": {"Region": tc["region"], "Bucket": tc["bucket"], "Object": "out/manual.en.docx"},
+    answer = client.ci_create_media_jobs(
+        Bucket=tc["bucket"],
+        Jobs={
+            "Tag": "Translation",
+            "Input": {"Object": "docs/手册.docx", "Lang": "zh", "Type": "docx"},
+            "Operation": {
+                "Translation": {"Lang": "en", "Type": "docx"},
+                "Output": {"Region": tc["region"], "Bucket": tc["bucket"], "Object": "out/manual.en.docx"},
+            },
         },
-    }, ContentType="application/xml")
+        ContentType="application/xml",
+    )
     job = answer["JobsDetail"][0]
     assert job["State"] == "Submitted" and job["StartTime"] == "-" and job["EndTime"] == "-"
     assert job["Input"]["Object"] == "docs/手册.docx"

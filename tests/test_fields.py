@@ -11,8 +11,9 @@ from jobs.providers import fields, huawei
 DROPPED = {"contact", "phone", "cover_download_url"}
 KEYS = st.sampled_from(["job_id", "name", "contact", "phone", "cover_download_url", "tags", "a", "日本"])
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5),
-                    max_leaves=30)  # fmt: skip
+JSON = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5), max_leaves=30
+)
 
 
 def drop(key):
@@ -65,8 +66,12 @@ def test_the_stripper_copies_containers_it_cannot_change_in_place():
 @pytest.mark.parametrize(
     "item",
     [
-        {"job_id": "j1", "contact": "13800000000", "cover_download_url": "https://x?Signature=s",
-         "nested": {"phone": "1", "keep": [{"voice_authorization_url": "u", "k": 1}]}},  # fmt: skip
+        {
+            "job_id": "j1",
+            "contact": "13800000000",
+            "cover_download_url": "https://x?Signature=s",
+            "nested": {"phone": "1", "keep": [{"voice_authorization_url": "u", "k": 1}]},
+        },
         {"job_id": "j2", "tags": ["a"], "model_upload_url": "https://y"},
     ],
 )

@@ -57,15 +57,30 @@ def _ci_records(xml: bytes) -> list:
 
 # sample name -> (kind, function returning the records the sync would store)
 CASES = {
-    "seed-002 avatar list": ("avatar_training", lambda: [huawei.listed_avatar(i).record() for i in _seed_avatar_list()["jobs"]]),
-    "fakecloud avatar list": ("avatar_training", lambda: [huawei.listed_avatar(i).record() for i in _json("avatar_list.json")["jobs"]]),
-    "fakecloud avatar details": ("avatar_training", lambda: [huawei.avatar_record(i) for i in _json("avatar_show.json")]),
-    "fakecloud voice list": ("voice_training", lambda: [huawei.listed_voice(i).record() for i in _json("voice_list.json")["jobs"]]),
+    "seed-002 avatar list": (
+        "avatar_training",
+        lambda: [huawei.listed_avatar(i).record() for i in _seed_avatar_list()["jobs"]],
+    ),
+    "fakecloud avatar list": (
+        "avatar_training",
+        lambda: [huawei.listed_avatar(i).record() for i in _json("avatar_list.json")["jobs"]],
+    ),
+    "fakecloud avatar details": (
+        "avatar_training",
+        lambda: [huawei.avatar_record(i) for i in _json("avatar_show.json")],
+    ),
+    "fakecloud voice list": (
+        "voice_training",
+        lambda: [huawei.listed_voice(i).record() for i in _json("voice_list.json")["jobs"]],
+    ),
     "fakecloud voice details": ("voice_training", lambda: [huawei.voice_record(i) for i in _json("voice_show.json")]),
-    "fakecloud short jobs": ("voice_assessment", lambda: [huawei.short_job_record(i) for i in _json("short_jobs.json")]),
+    "fakecloud short jobs": (
+        "voice_assessment",
+        lambda: [huawei.short_job_record(i) for i in _json("short_jobs.json")],
+    ),
     "seed-004 CI list": ("translation", lambda: _ci_records(_seed_ci_list())),
     "fakecloud CI list": ("translation", lambda: _ci_records((SAMPLES / "ci_list.xml").read_bytes())),
-}  # fmt: skip
+}
 
 
 def _plain(value):
@@ -91,7 +106,7 @@ def current() -> dict:
 def test_every_sample_is_parsed_into_records():
     for name, sample in current()["samples"].items():
         assert sample["records"], f"{name}: no records"
-    assert set(kind for kind, _ in CASES.values()) == set(NORMALISATION_VERSIONS)
+    assert {kind for kind, _ in CASES.values()} == set(NORMALISATION_VERSIONS)
 
 
 def check(now: dict, golden: dict) -> tuple[list[str], list[str]]:

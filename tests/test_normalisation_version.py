@@ -33,7 +33,13 @@ def manage(tree: Path, data_dir: Path, *args: str, stdin: str = "") -> str:
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=tree, env=env, input=stdin, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", *args],
+        cwd=tree,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     return result.stdout
@@ -51,9 +57,12 @@ def copy_with_edited_providers(dest: Path, bump: bool = False) -> Path:
     source = parsers.read_text()
     tree = ast.parse(source)
     used_at_import = {
-        n.id for stmt in tree.body if not isinstance(stmt, ast.FunctionDef | ast.ClassDef)
-        for n in ast.walk(stmt) if isinstance(n, ast.Name)
-    }  # fmt: skip
+        n.id
+        for stmt in tree.body
+        if not isinstance(stmt, ast.FunctionDef | ast.ClassDef)
+        for n in ast.walk(stmt)
+        if isinstance(n, ast.Name)
+    }
     func = next(s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name not in used_at_import)
     lines = source.splitlines(keepends=True)
     block = lines[func.lineno - 1 : func.end_lineno]
@@ -83,9 +92,25 @@ def test_editing_provider_source_rewrites_no_job_and_a_version_bump_rewrites_eac
     bumped = copy_with_edited_providers(tmp_path / "bumped", bump=True)
     with FakeCloudServer(jobs=20, seed=5, speed=0, short_jobs=0) as fc:
         manage(ROOT, data, "migrate", "-v", "0")
-        manage(ROOT, data, "addaccount", "fc", "--provider", "huawei", "--region", "cn-north-4", "--endpoint", fc.url,
-               "--project-id", d.HUAWEI_PROJECT_ID, "--access-key", d.HUAWEI_AK,
-               "--kinds", "avatar_training,voice_training", stdin=d.HUAWEI_SK + "\n")  # fmt: skip
+        manage(
+            ROOT,
+            data,
+            "addaccount",
+            "fc",
+            "--provider",
+            "huawei",
+            "--region",
+            "cn-north-4",
+            "--endpoint",
+            fc.url,
+            "--project-id",
+            d.HUAWEI_PROJECT_ID,
+            "--access-key",
+            d.HUAWEI_AK,
+            "--kinds",
+            "avatar_training,voice_training",
+            stdin=d.HUAWEI_SK + "\n",
+        )
         first = manage(ROOT, data, "syncjobs")
         assert "avatar_training: succeeded" in first and "20 new" in first
         mark = last_sync_mark(data)

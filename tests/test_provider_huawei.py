@@ -59,7 +59,10 @@ def test_it_parses_the_documented_avatar_list_sample():
     assert len(records) == 10
     first = records[0]
     assert (first.kind, first.remote_id, first.name, first.state) == (
-        AVATAR_TRAINING, "646682facddb4912976f19a4d61c6a91", "Name 1", "TRAINING",
+        AVATAR_TRAINING,
+        "646682facddb4912976f19a4d61c6a91",
+        "Name 1",
+        "TRAINING",
     )
     assert first.created_at == utc(2023, 12, 8, 8, 30, 56)
     assert first.updated_at == utc(2023, 12, 9, 7, 38, 9)
@@ -112,17 +115,30 @@ def test_it_copies_the_payload_instead_of_sharing_the_vendor_lists_and_objects()
 
 
 def test_it_strips_voice_job_links_and_phone():
-    item = {"job_id": "v1", "phone": "138", "voice_authorization_url": "u", "training_input_source_url": "u",
-            "voice_name": "小美"}
+    item = {
+        "job_id": "v1",
+        "phone": "138",
+        "voice_authorization_url": "u",
+        "training_input_source_url": "u",
+        "voice_name": "小美",
+    }
 
     assert huawei.voice_record(item).payload == {"job_id": "v1", "voice_name": "小美"}
 
 
 def test_it_parses_voice_jobs_with_epoch_times_of_either_unit():
     item = {
-        "job_id": "v1", "voice_name": "Voice <1>", "state": "PROCESSING", "job_type": "MIDDLE", "language": "CN",
-        "create_time": 1700000000123, "lastupdate_time": 1700003600, "tag": "NEWS", "batch_name": "b7",
-        "dhtms_job_id": "a-42", "asset_id": "asset9",
+        "job_id": "v1",
+        "voice_name": "Voice <1>",
+        "state": "PROCESSING",
+        "job_type": "MIDDLE",
+        "language": "CN",
+        "create_time": 1700000000123,
+        "lastupdate_time": 1700003600,
+        "tag": "NEWS",
+        "batch_name": "b7",
+        "dhtms_job_id": "a-42",
+        "asset_id": "asset9",
     }
 
     record = huawei.voice_record(item)
@@ -131,7 +147,11 @@ def test_it_parses_voice_jobs_with_epoch_times_of_either_unit():
     assert record.created_at == utc(2023, 11, 14, 22, 13, 20, 123000)  # milliseconds
     assert record.updated_at == utc(2023, 11, 14, 23, 13, 20)  # seconds
     assert (record.name, record.edition, record.language, record.tags, record.batch) == (
-        "Voice <1>", "MIDDLE", "CN", ("NEWS",), "b7",
+        "Voice <1>",
+        "MIDDLE",
+        "CN",
+        ("NEWS",),
+        "b7",
     )
     assert (record.linked_job_id, record.asset_id) == ("a-42", "asset9")
 
@@ -191,13 +211,24 @@ def test_it_keeps_unknown_states_as_they_are():
 def short_job_body(**overrides):
     """The ShowShortJob response shape (seed 003, docs/vendors/huawei-metastudio.md §5.2/§5.3)."""
     result = {
-        name: {"expected": f"exp-{name}", "actual": f"act-{name}", "status": (1 if name == "snr" else 0),
-               "suggestion": f"建议{name}", "suggestion_en": f"advice {name}"}
+        name: {
+            "expected": f"exp-{name}",
+            "actual": f"act-{name}",
+            "status": (1 if name == "snr" else 0),
+            "suggestion": f"建议{name}",
+            "suggestion_en": f"advice {name}",
+        }
         for name in METRICS
     }
     result["suggestion"] = "整体良好"
-    body = {"job_type": "VOICE_ASSESS", "job_id": "26f06524-4f75-4b3a-a853-b649a21aaf66", "state": "SUCCEED",
-            "create_time": 1700000000000, "lastupdate_time": 1700000060000, "assess_result": result}
+    body = {
+        "job_type": "VOICE_ASSESS",
+        "job_id": "26f06524-4f75-4b3a-a853-b649a21aaf66",
+        "state": "SUCCEED",
+        "create_time": 1700000000000,
+        "lastupdate_time": 1700000060000,
+        "assess_result": result,
+    }
     body.update(overrides)
     return body
 
@@ -213,7 +244,11 @@ def test_it_parses_a_short_job_with_all_six_metrics():
     assert [m.metric for m in assessment.metrics] == list(METRICS)
     snr = assessment.metrics[2]
     assert (snr.expected, snr.actual, snr.status, snr.suggestion, snr.suggestion_en) == (
-        "exp-snr", "act-snr", 1, "建议snr", "advice snr",
+        "exp-snr",
+        "act-snr",
+        1,
+        "建议snr",
+        "advice snr",
     )
 
 
@@ -230,13 +265,23 @@ def test_it_turns_operation_and_comment_logs_into_events():
         "job_id": "a1",
         "operation_logs": [
             {"operate_time": "2024-03-01T08:00:00Z", "log_type": "USER_CREATE_JOD", "operate_user": "USER"},
-            {"operate_time": "2024-03-02T09:30:00+08:00", "log_type": "SYSTEM_VERIFY_FAILED",
-             "operate_user": "SYSTEM", "log_description": "resolution", "error_code": "44005901",
-             "redo_reasons": ["bad video"]},
+            {
+                "operate_time": "2024-03-02T09:30:00+08:00",
+                "log_type": "SYSTEM_VERIFY_FAILED",
+                "operate_user": "SYSTEM",
+                "log_description": "resolution",
+                "error_code": "44005901",
+                "redo_reasons": ["bad video"],
+            },
         ],
         "comment_logs": [
-            {"operate_time": "2024-03-03T00:00:00Z", "comment_type": "ADMIN_COMMENT", "comment_title": "Re-shoot",
-             "comment_message": "Light is too dim", "attachment_download_url": ["https://obs/x"]},
+            {
+                "operate_time": "2024-03-03T00:00:00Z",
+                "comment_type": "ADMIN_COMMENT",
+                "comment_title": "Re-shoot",
+                "comment_message": "Light is too dim",
+                "attachment_download_url": ["https://obs/x"],
+            },
         ],
     }
 
@@ -255,8 +300,12 @@ def test_it_turns_operation_and_comment_logs_into_events():
 
 
 def test_it_parses_voice_op_log_entries_keeping_unknown_actions():
-    entry = {"time": 1700000000, "action": "MOUNTING_FINISH", "operator": "SYSTEM",
-             "external_info": {"review_id_list": ["r1"], "algorithm_failure_reason": ""}}
+    entry = {
+        "time": 1700000000,
+        "action": "MOUNTING_FINISH",
+        "operator": "SYSTEM",
+        "external_info": {"review_id_list": ["r1"], "algorithm_failure_reason": ""},
+    }
 
     event = huawei.oplog_event(entry)
 
@@ -267,17 +316,30 @@ def test_it_parses_voice_op_log_entries_keeping_unknown_actions():
 
 def test_it_turns_audit_results_into_audit_events():
     data = {
-        "system_audit_result": {"audit_time": 1700000000000, "errors": [
-            {"audio_name": "003.wav", "text_name": "003.txt", "error_code": "MSS.20030011", "error_message": "噪音大"},
-        ]},
-        "admin_audit_result": {"message": "Please re-record", "attachment_name": "notes.pdf",
-                               "attachment_url": "https://obs/n", "audit_time": 1700000100000},
+        "system_audit_result": {
+            "audit_time": 1700000000000,
+            "errors": [
+                {
+                    "audio_name": "003.wav",
+                    "text_name": "003.txt",
+                    "error_code": "MSS.20030011",
+                    "error_message": "噪音大",
+                },
+            ],
+        },
+        "admin_audit_result": {
+            "message": "Please re-record",
+            "attachment_name": "notes.pdf",
+            "attachment_url": "https://obs/n",
+            "audit_time": 1700000100000,
+        },
     }
 
     events = huawei.audit_events(data, "v1")
 
     assert [(e.source, e.action, e.operator) for e in events] == [
-        ("audit", "SYSTEM_AUDIT", "SYSTEM"), ("audit", "ADMIN_AUDIT", "ADMIN"),
+        ("audit", "SYSTEM_AUDIT", "SYSTEM"),
+        ("audit", "ADMIN_AUDIT", "ADMIN"),
     ]
     assert events[0].message == "003.wav: 噪音大"
     assert events[0].details["errors"][0]["error_code"] == "MSS.20030011"
@@ -311,15 +373,20 @@ def test_it_truncates_long_strings_to_the_column_sizes():
 
 def test_it_reads_vendor_error_bodies():
     info = huawei.parse_error(
-        401, {"X-Request-Id": "hdr"},
+        401,
+        {"X-Request-Id": "hdr"},
         b'{"error_msg": "Incorrect IAM authentication information: verify aksk signature fail",'
         b' "error_code": "APIGW.0301", "request_id": "body-id"}',
     )
 
     assert (info.code, info.request_id, info.error_class) == ("APIGW.0301", "body-id", AuthError)
     assert "verify aksk signature fail" in info.message
-    assert huawei.parse_error(400, {"X-Request-Id": "h2"}, b'{"error_code":"MSS.00000003","error_msg":"Invalid'
-                              b' parameter"}').request_id == "h2"
+    assert (
+        huawei.parse_error(
+            400, {"X-Request-Id": "h2"}, b'{"error_code":"MSS.00000003","error_msg":"Invalid parameter"}'
+        ).request_id
+        == "h2"
+    )
     assert huawei.parse_error(400, {}, b'{"error": {"code": "X.1", "message": "nested"}}').code == "X.1"
     assert huawei.parse_error(502, {}, b"<html>bad gateway</html>").message == "<html>bad gateway</html>"
 
@@ -330,8 +397,10 @@ def test_it_reads_vendor_error_bodies():
 def test_it_builds_the_regional_endpoint():
     provider = HuaweiProvider(region="cn-north-4", project_id=PROJECT, access_key_id=AK, secret_key=SK)
 
-    assert (provider.base_url, provider.host) == ("https://metastudio.cn-north-4.myhuaweicloud.com",
-                                                  "metastudio.cn-north-4.myhuaweicloud.com")
+    assert (provider.base_url, provider.host) == (
+        "https://metastudio.cn-north-4.myhuaweicloud.com",
+        "metastudio.cn-north-4.myhuaweicloud.com",
+    )
 
 
 @pytest.mark.parametrize(
@@ -355,8 +424,14 @@ def test_it_refuses_settings_that_cannot_work(kwargs, needle):
 
 
 def test_get_provider_builds_a_huawei_client_from_an_account():
-    account = CloudAccount(name="hw", provider="huawei", region="ap-southeast-3", project_id=PROJECT,
-                           access_key_id=AK, endpoint="http://127.0.0.1:9999")
+    account = CloudAccount(
+        name="hw",
+        provider="huawei",
+        region="ap-southeast-3",
+        project_id=PROJECT,
+        access_key_id=AK,
+        endpoint="http://127.0.0.1:9999",
+    )
     account.set_secret_key(SK)
 
     provider = get_provider(account)
@@ -369,8 +444,7 @@ def test_get_provider_builds_a_huawei_client_from_an_account():
 
 def test_get_provider_takes_the_fetch_ahead_setting(settings):
     settings.SYNC_FETCH_AHEAD = 0
-    account = CloudAccount(name="hw", provider="huawei", region="ap-southeast-3", project_id=PROJECT,
-                           access_key_id=AK)
+    account = CloudAccount(name="hw", provider="huawei", region="ap-southeast-3", project_id=PROJECT, access_key_id=AK)
     account.set_secret_key(SK)
 
     assert get_provider(account).fetch_ahead == 0
@@ -398,10 +472,15 @@ class FakeMetaStudio:
         authorization = request.header("Authorization") or ""
         signed = authorization.split("SignedHeaders=")[1].split(",")[0].split(";") if authorization else []
         headers = {name: request.header(name) for name in signed}
-        sdk_request = SdkRequest(method=request.method, schema="http", host=request.header("Host"),
-                                 resource_path=request.path,
-                                 query_params=parse_qsl(request.query, keep_blank_values=True),
-                                 header_params=headers, body=b"")
+        sdk_request = SdkRequest(
+            method=request.method,
+            schema="http",
+            host=request.header("Host"),
+            resource_path=request.path,
+            query_params=parse_qsl(request.query, keep_blank_values=True),
+            header_params=headers,
+            body=b"",
+        )
         Signer(BasicCredentials(AK, SK, PROJECT)).sign(sdk_request)
         # Valid signature, and the query went out exactly as signed (sorted, encoded).
         return sdk_request.header_params["Authorization"] == authorization and sdk_request.uri == request.raw_path
@@ -421,13 +500,23 @@ class FakeMetaStudio:
             if len(route) == 5 and route[4] == "op-logs":
                 return self.page(self.oplogs.get(route[3], []), params, "operations")
             if len(route) == 5 and route[4] == "audit-result":
-                return Reply(200, json.dumps({"system_audit_result": {"audit_time": 1700000000000, "errors": [
-                    {"audio_name": "1.wav", "error_code": "E", "error_message": "noisy"}]}}))
+                return Reply(
+                    200,
+                    json.dumps(
+                        {
+                            "system_audit_result": {
+                                "audit_time": 1700000000000,
+                                "errors": [{"audio_name": "1.wav", "error_code": "E", "error_message": "noisy"}],
+                            }
+                        }
+                    ),
+                )
             return self.listing_or_item(self.voices, route[3:], params)
         if route[:3] == ["voice-training-manage", "user", "short-jobs"] and route[3] in self.short_jobs:
             return Reply(200, json.dumps(self.short_jobs[route[3]]))
-        return Reply(404, json.dumps({"error_code": "MSS.10001001", "error_msg": "not found"}),
-                     {"X-Request-Id": "rq-404"})
+        return Reply(
+            404, json.dumps({"error_code": "MSS.10001001", "error_msg": "not found"}), {"X-Request-Id": "rq-404"}
+        )
 
     def listing_or_item(self, jobs, rest, params):
         if not rest:
@@ -445,14 +534,27 @@ class FakeMetaStudio:
 
 
 def avatar(n, **extra):
-    return {"job_id": f"a{n:04d}", "name": f"Avatar {n}", "state": "TRAINING",
-            "create_time": "2024-01-01T00:00:00Z", "last_update_time": "2024-01-02T00:00:00Z",
-            "contact": "138", **extra}
+    return {
+        "job_id": f"a{n:04d}",
+        "name": f"Avatar {n}",
+        "state": "TRAINING",
+        "create_time": "2024-01-01T00:00:00Z",
+        "last_update_time": "2024-01-02T00:00:00Z",
+        "contact": "138",
+        **extra,
+    }
 
 
 def voice(n, **extra):
-    return {"job_id": f"v{n:04d}", "voice_name": f"Voice {n}", "state": "PROCESSING",
-            "create_time": 1700000000000, "lastupdate_time": 1700000000000, "phone": "138", **extra}
+    return {
+        "job_id": f"v{n:04d}",
+        "voice_name": f"Voice {n}",
+        "state": "PROCESSING",
+        "create_time": 1700000000000,
+        "lastupdate_time": 1700000000000,
+        "phone": "138",
+        **extra,
+    }
 
 
 def offsets_requested(server):
@@ -467,8 +569,15 @@ def metastudio():
     def start(fake, **provider_kwargs):
         server = StubServer(fake).__enter__()
         servers.append(server)
-        options = {"region": "cn-north-4", "project_id": PROJECT, "access_key_id": AK, "secret_key": SK,
-                   "endpoint": server.url, "http_options": {"sleep": lambda s: None}, **provider_kwargs}
+        options = {
+            "region": "cn-north-4",
+            "project_id": PROJECT,
+            "access_key_id": AK,
+            "secret_key": SK,
+            "endpoint": server.url,
+            "http_options": {"sleep": lambda s: None},
+            **provider_kwargs,
+        }
         return server, HuaweiProvider(**options)
 
     yield start
@@ -563,8 +672,9 @@ def test_it_raises_the_error_of_a_page_fetched_ahead_at_that_page(metastudio):
 
 def test_it_stops_at_an_empty_page_even_if_count_says_more(metastudio):
     fake = FakeMetaStudio(avatars=[avatar(i) for i in range(100)])
-    fake.page = lambda items, params, key: Reply(200, json.dumps(
-        {"count": 500, key: items[int(params["offset"]) : int(params["offset"]) + 100]}))
+    fake.page = lambda items, params, key: Reply(
+        200, json.dumps({"count": 500, key: items[int(params["offset"]) : int(params["offset"]) + 100]})
+    )
     server, provider = metastudio(fake)
 
     pages = list(provider.iter_pages(AVATAR_TRAINING))
@@ -580,7 +690,7 @@ def test_it_stops_at_an_empty_page_even_if_count_says_more(metastudio):
         (b'{"count": 1, "jobs": [{"name": "x"}]}', "job_id: missing"),
         (b'{"jobs": []}', "no count"),
         (b'{"count": 1, "jobs": [', "malformed JSON"),
-        (b'[1, 2]', "expected a JSON object"),
+        (b"[1, 2]", "expected a JSON object"),
     ],
 )
 def test_it_reports_a_malformed_listing_as_a_response_error(metastudio, body, reason):
@@ -593,8 +703,12 @@ def test_it_reports_a_malformed_listing_as_a_response_error(metastudio, body, re
 
 
 def test_it_uses_the_token_instead_of_signing(metastudio):
-    server, provider = metastudio(FakeMetaStudio(avatars=[avatar(1)], token="iam-token-xyz"),
-                                  access_key_id="", secret_key="", token="iam-token-xyz")
+    server, provider = metastudio(
+        FakeMetaStudio(avatars=[avatar(1)], token="iam-token-xyz"),
+        access_key_id="",
+        secret_key="",
+        token="iam-token-xyz",
+    )
 
     records = [r for page in provider.iter_pages(AVATAR_TRAINING) for r in page.records]
 
@@ -637,9 +751,14 @@ def test_it_returns_none_for_a_job_the_vendor_does_not_know(metastudio):
 
 
 def test_it_fetches_the_avatar_detail_with_its_events_and_linked_voice_job(metastudio):
-    detail = avatar(1, voice_train_job_id="v0009", training_video_download_url="https://obs/x",
-                    operation_logs=[{"operate_time": "2024-01-01T00:00:00Z", "log_type": "USER_CREATE_JOD",
-                                     "operate_user": "USER"}])
+    detail = avatar(
+        1,
+        voice_train_job_id="v0009",
+        training_video_download_url="https://obs/x",
+        operation_logs=[
+            {"operate_time": "2024-01-01T00:00:00Z", "log_type": "USER_CREATE_JOD", "operate_user": "USER"}
+        ],
+    )
     _, provider = metastudio(FakeMetaStudio(avatars=[detail]))
     listed = huawei.avatar_record(avatar(1))
 
@@ -651,8 +770,10 @@ def test_it_fetches_the_avatar_detail_with_its_events_and_linked_voice_job(metas
 
 
 def test_it_reads_every_op_log_page_and_the_audit_result_of_a_rejected_voice_job(metastudio):
-    logs = [{"time": 1700000000000 + i * 1000, "action": "COMMIT_JOB" if i % 2 else "CREATE_JOB",
-             "operator": "USER"} for i in range(150)]
+    logs = [
+        {"time": 1700000000000 + i * 1000, "action": "COMMIT_JOB" if i % 2 else "CREATE_JOB", "operator": "USER"}
+        for i in range(150)
+    ]
     fake = FakeMetaStudio(voices=[voice(1, state="AUDIT_FAILED"), voice(2)], oplogs={"v0001": logs, "v0002": logs})
     server, provider = metastudio(fake)
 
@@ -693,13 +814,21 @@ def test_it_checks_the_connection_with_one_cheap_call(metastudio):
 
 def fakecloud_provider(fc, **kwargs):
     creds = fc.huawei
-    options = {"region": creds["region"], "project_id": creds["project_id"], "access_key_id": creds["ak"],
-               "secret_key": creds["sk"], "endpoint": fc.url, "http_options": {"sleep": lambda s: None}, **kwargs}
+    options = {
+        "region": creds["region"],
+        "project_id": creds["project_id"],
+        "access_key_id": creds["ak"],
+        "secret_key": creds["sk"],
+        "endpoint": fc.url,
+        "http_options": {"sleep": lambda s: None},
+        **kwargs,
+    }
     return HuaweiProvider(**options)
 
 
-@pytest.mark.parametrize("kind, fc_kind, op", [(AVATAR_TRAINING, "avatar", "avatar.list"),
-                                               (VOICE_TRAINING, "voice", "voice.list")])
+@pytest.mark.parametrize(
+    "kind, fc_kind, op", [(AVATAR_TRAINING, "avatar", "avatar.list"), (VOICE_TRAINING, "voice", "voice.list")]
+)
 def test_it_lists_every_fakecloud_job_exactly_once(fakecloud, kind, fc_kind, op):
     provider = fakecloud_provider(fakecloud, page_size=7)
 
@@ -713,8 +842,13 @@ def test_it_lists_every_fakecloud_job_exactly_once(fakecloud, kind, fc_kind, op)
     assert fakecloud.counters()[op] == provider.api_calls == len(pages) == 5
 
 
-@pytest.mark.parametrize("kind, parse, listed", [(AVATAR_TRAINING, huawei.avatar_record, huawei.listed_avatar),
-                                                  (VOICE_TRAINING, huawei.voice_record, huawei.listed_voice)])
+@pytest.mark.parametrize(
+    "kind, parse, listed",
+    [
+        (AVATAR_TRAINING, huawei.avatar_record, huawei.listed_avatar),
+        (VOICE_TRAINING, huawei.voice_record, huawei.listed_voice),
+    ],
+)
 def test_a_listed_job_makes_the_same_record_from_its_stripped_payload_as_from_the_vendor_item(
     fakecloud, kind, parse, listed
 ):
@@ -837,8 +971,9 @@ def test_it_pages_by_the_limit_when_a_page_repeats_jobs_beyond_it(metastudio):
 
 def test_it_pages_by_what_came_when_the_server_caps_the_page_size(metastudio):
     fake = FakeMetaStudio(avatars=[avatar(i) for i in range(120)])
-    fake.page = lambda items, params, key: Reply(200, json.dumps(
-        {"count": len(items), key: items[int(params["offset"]) : int(params["offset"]) + 50]}))
+    fake.page = lambda items, params, key: Reply(
+        200, json.dumps({"count": len(items), key: items[int(params["offset"]) : int(params["offset"]) + 50]})
+    )
     server, provider = metastudio(fake)
 
     ids = [r.remote_id for page in provider.iter_pages(AVATAR_TRAINING) for r in page.records]

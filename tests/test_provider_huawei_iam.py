@@ -32,19 +32,28 @@ def iam_of(fc, **overrides):
 
 
 def provider(fc, store=None, **iam_overrides):
-    return HuaweiProvider(region=fc.huawei["region"], project_id=fc.huawei["project_id"], endpoint=fc.url,
-                          iam=iam_of(fc, **iam_overrides), token_store=store,
-                          http_options={"sleep": lambda s: None})  # fmt: skip
+    return HuaweiProvider(
+        region=fc.huawei["region"],
+        project_id=fc.huawei["project_id"],
+        endpoint=fc.url,
+        iam=iam_of(fc, **iam_overrides),
+        token_store=store,
+        http_options={"sleep": lambda s: None},
+    )
 
 
 def test_the_token_request_is_the_documented_password_body_scoped_to_the_project():
     body = orjson.loads(huawei.token_request_body(IamPassword("dom", "usr", "pw"), "0123abcd"))
 
-    assert body == {"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {"name": "usr", "password": "pw",
-                                                                     "domain": {"name": "dom"}}}},
-        "scope": {"project": {"id": "0123abcd"}},
-    }}  # fmt: skip
+    assert body == {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"name": "usr", "password": "pw", "domain": {"name": "dom"}}},
+            },
+            "scope": {"project": {"id": "0123abcd"}},
+        }
+    }
     assert "pw" not in repr(IamPassword("dom", "usr", "pw"))
 
 
@@ -70,7 +79,10 @@ def test_the_iam_endpoint_is_regional_unless_overridden():
 
 def test_it_lists_with_one_token_for_every_call(fakecloud):
     store = MemoryStore()
-    p = provider(fakecloud, store, )
+    p = provider(
+        fakecloud,
+        store,
+    )
 
     jobs = sum(len(page.records) for page in p.iter_pages("avatar_training"))
     p.check_connection()
@@ -131,9 +143,17 @@ def test_an_iam_outage_is_retried_like_any_transient_failure(fakecloud):
 @pytest.mark.django_db
 def test_a_sync_keeps_the_fetched_token_encrypted_on_the_account_for_the_next_one(fakecloud):
     hw = fakecloud.huawei
-    account = CloudAccount(name="hw-iam", provider="huawei", region=hw["region"], endpoint=fakecloud.url,
-                           project_id=hw["project_id"], iam_domain=hw["iam_domain"], iam_user=hw["iam_user"],
-                           iam_endpoint=fakecloud.url, kinds=["avatar_training"])  # fmt: skip
+    account = CloudAccount(
+        name="hw-iam",
+        provider="huawei",
+        region=hw["region"],
+        endpoint=fakecloud.url,
+        project_id=hw["project_id"],
+        iam_domain=hw["iam_domain"],
+        iam_user=hw["iam_user"],
+        iam_endpoint=fakecloud.url,
+        kinds=["avatar_training"],
+    )
     account.set_iam_password(hw["iam_password"])
     account.save()
     from jobs import sync

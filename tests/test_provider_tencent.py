@@ -73,8 +73,16 @@ def test_it_refuses_xml_with_entities():
         tencent.parse_xml(bomb, "DescribeMediaJobs")
 
 
-def job_xml(job_id="j1", state="Success", code="Success", message="", start="-", end="-",
-            created="2022-07-25T16:35:39+0800", obj="doc.pdf"):
+def job_xml(
+    job_id="j1",
+    state="Success",
+    code="Success",
+    message="",
+    start="-",
+    end="-",
+    created="2022-07-25T16:35:39+0800",
+    obj="doc.pdf",
+):
     return (
         f"<JobsDetail><Code>{code}</Code><Message>{message}</Message><JobId>{job_id}</JobId>"
         f"<State>{state}</State><CreationTime>{created}</CreationTime><StartTime>{start}</StartTime>"
@@ -85,8 +93,13 @@ def job_xml(job_id="j1", state="Success", code="Success", message="", start="-",
 
 
 def test_it_reads_failure_code_and_times_of_a_failed_job():
-    detail = job_xml(state="Failed", code="1011", message="InvalidContent",
-                     start="2022-07-25T16:35:40+0800", end="2022-07-25T16:36:00+0800")
+    detail = job_xml(
+        state="Failed",
+        code="1011",
+        message="InvalidContent",
+        start="2022-07-25T16:35:40+0800",
+        end="2022-07-25T16:36:00+0800",
+    )
 
     [record] = records_of(f"<Response>{detail}</Response>".encode())
 
@@ -136,13 +149,18 @@ def test_it_rejects_a_malformed_job_with_a_readable_reason(detail, reason):
 
 
 def test_it_reads_ci_error_bodies_without_resource():
-    body = (b"<?xml version='1.0' encoding='utf-8' ?><Error><Code>InvalidAuthorization</Code>"
-            b"<Message>signature mismatch</Message><RequestId>body-rid</RequestId><TraceId>t</TraceId></Error>")
+    body = (
+        b"<?xml version='1.0' encoding='utf-8' ?><Error><Code>InvalidAuthorization</Code>"
+        b"<Message>signature mismatch</Message><RequestId>body-rid</RequestId><TraceId>t</TraceId></Error>"
+    )
 
     info = tencent.parse_error(403, {"x-ci-request-id": "hdr-rid"}, body)
 
     assert (info.code, info.message, info.request_id, info.error_class) == (
-        "InvalidAuthorization", "signature mismatch", "body-rid", AuthError,
+        "InvalidAuthorization",
+        "signature mismatch",
+        "body-rid",
+        AuthError,
     )
     assert tencent.parse_error(503, {"x-ci-request-id": "hdr"}, b"<Error><Code>SlowDown</Code></Error>") == (
         tencent.VendorError("SlowDown", "", "hdr", TransportError)
@@ -181,8 +199,15 @@ def test_it_refuses_settings_that_cannot_work(kwargs, needle):
 
 
 def test_get_provider_builds_a_tencent_client_from_an_account():
-    account = CloudAccount(name="tc", provider="tencent", region="ap-beijing", bucket=BUCKET, queue_id="q1",
-                           list_path="/jobs", access_key_id=SECRET_ID)
+    account = CloudAccount(
+        name="tc",
+        provider="tencent",
+        region="ap-beijing",
+        bucket=BUCKET,
+        queue_id="q1",
+        list_path="/jobs",
+        access_key_id=SECRET_ID,
+    )
     account.set_secret_key(SECRET_KEY)
     account.set_token("sts-token")
 
@@ -190,7 +215,9 @@ def test_get_provider_builds_a_tencent_client_from_an_account():
 
     assert isinstance(provider, TencentProvider)
     assert (provider.list_path, provider.queue_id, provider.host) == (
-        "/jobs", "q1", f"{BUCKET}.ci.ap-beijing.myqcloud.com",
+        "/jobs",
+        "q1",
+        f"{BUCKET}.ci.ap-beijing.myqcloud.com",
     )
     assert SECRET_KEY not in repr(provider)
 
@@ -215,23 +242,28 @@ class FakeCI:
         if self.token and sent["x-ci-security-token"] != self.token:
             return False
         config = CosConfig(Region="ap-guangzhou", SecretId=SECRET_ID, SecretKey=SECRET_KEY)
-        prepared = requests.Request("GET", "http://" + request.header("Host") + request.raw_path,
-                                    headers=sent).prepare()
+        prepared = requests.Request(
+            "GET", "http://" + request.header("Host") + request.raw_path, headers=sent
+        ).prepare()
         with mock.patch.object(cos_auth.time, "time", return_value=start + 60):
             CosS3Auth(config, key=request.path, params=request.params)(prepared)
         return prepared.headers["Authorization"] == authorization
 
     def __call__(self, request):
         if not self.verify(request):
-            return Reply(403, "<Error><Code>InvalidAuthorization</Code><Message>bad sign</Message>"
-                              "<RequestId>rid-403</RequestId></Error>", {"x-ci-request-id": "rid-403"})
+            return Reply(
+                403,
+                "<Error><Code>InvalidAuthorization</Code><Message>bad sign</Message>"
+                "<RequestId>rid-403</RequestId></Error>",
+                {"x-ci-request-id": "rid-403"},
+            )
         if request.path in ("/ai_jobs", "/jobs"):
             if self.pages is not None:
                 ids, token = self.pages.pop(0)
             else:
                 start = int(request.params.get("nextToken") or 0)
                 size = int(request.params["size"])
-                ids = [j for j in self.jobs[start : start + size]]
+                ids = list(self.jobs[start : start + size])
                 token = str(start + size) if start + size < len(self.jobs) else ""
             body = "".join(job_xml(job_id=i) for i in ids) + f"<NextToken>{token}</NextToken>"
             return Reply(200, f"<Response>{body}</Response>", {"x-ci-request-id": f"rid-{len(ids)}"})
@@ -248,8 +280,15 @@ def ci():
     def start(fake, **provider_kwargs):
         server = StubServer(fake).__enter__()
         servers.append(server)
-        options = {"region": "ap-guangzhou", "bucket": BUCKET, "secret_id": SECRET_ID, "secret_key": SECRET_KEY,
-                   "endpoint": server.url, "http_options": {"sleep": lambda s: None}, **provider_kwargs}
+        options = {
+            "region": "ap-guangzhou",
+            "bucket": BUCKET,
+            "secret_id": SECRET_ID,
+            "secret_key": SECRET_KEY,
+            "endpoint": server.url,
+            "http_options": {"sleep": lambda s: None},
+            **provider_kwargs,
+        }
         return server, TencentProvider(**options)
 
     yield start
@@ -382,9 +421,16 @@ def test_it_reports_a_non_response_document(ci):
 
 def fakecloud_provider(fc, **kwargs):
     creds = fc.tencent
-    options = {"region": creds["region"], "bucket": creds["bucket"], "secret_id": creds["secret_id"],
-               "secret_key": creds["secret_key"], "queue_id": creds["queue_id"], "endpoint": fc.url,
-               "http_options": {"sleep": lambda s: None}, **kwargs}
+    options = {
+        "region": creds["region"],
+        "bucket": creds["bucket"],
+        "secret_id": creds["secret_id"],
+        "secret_key": creds["secret_key"],
+        "queue_id": creds["queue_id"],
+        "endpoint": fc.url,
+        "http_options": {"sleep": lambda s: None},
+        **kwargs,
+    }
     return TencentProvider(**options)
 
 
@@ -428,8 +474,11 @@ def test_it_sends_the_temporary_token_fakecloud_requires():
     from fakecloud.testing import FakeCloudServer
 
     with FakeCloudServer(jobs=3, seed=1, speed=0, tencent_token="sts-session-token") as fc:
-        records = [r for page in fakecloud_provider(fc, token="sts-session-token").iter_pages(TRANSLATION)
-                   for r in page.records]
+        records = [
+            r
+            for page in fakecloud_provider(fc, token="sts-session-token").iter_pages(TRANSLATION)
+            for r in page.records
+        ]
 
     assert len(records) == 3
 

@@ -82,7 +82,13 @@ def test_it_builds_a_timeline_with_durations_totals_and_stuck_marks(account):
         make_event(job, t0 + timedelta(hours=105), to_state="SUCCEED"),
     ]
     tl = selectors.timeline(job, events, now)
-    assert [s.since_previous for s in tl.steps] == [None, timedelta(hours=1), timedelta(hours=1), timedelta(hours=3), timedelta(hours=100)]
+    assert [s.since_previous for s in tl.steps] == [
+        None,
+        timedelta(hours=1),
+        timedelta(hours=1),
+        timedelta(hours=3),
+        timedelta(hours=100),
+    ]
     totals = {label: (total, stuck) for label, total, stuck in tl.totals}
     assert totals["WAITING"] == (timedelta(hours=4), False)
     assert totals["PROCESSING"] == (timedelta(hours=101), True)  # the 100 h stretch is over 48 h
@@ -188,7 +194,11 @@ def test_it_lists_the_longest_stuck_jobs_first_across_statuses(account):
 def test_it_walks_the_status_index_for_stuck_jobs(account):
     # SQLite only: on a one-row PostgreSQL table any index is as good as another to its planner.
     make_job(account)
-    qs = Job.objects.filter(gone=False, status="running").filter(selectors.stuck_q()).order_by("state_changed_at", "id")[:10]
+    qs = (
+        Job.objects.filter(gone=False, status="running")
+        .filter(selectors.stuck_q())
+        .order_by("state_changed_at", "id")[:10]
+    )
     sql, params = qs.query.sql_with_params()
     plan = _plan(sql, params)
     assert "job_status_state_changed" in plan and "TEMP B-TREE" not in plan.upper(), plan

@@ -6,13 +6,12 @@ from unittest import mock
 from urllib.parse import quote
 
 import requests
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
-from qcloud_cos import CosConfig
-from qcloud_cos import cos_auth
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from qcloud_cos import CosConfig, cos_auth
 from qcloud_cos.cos_auth import CosS3Auth
 
 from jobs.providers import huawei, tencent
@@ -39,8 +38,13 @@ texts = st.one_of(any_text, reserved_text)
 
 def sdk_huawei(method, path, params, headers, body):
     request = SdkRequest(
-        method=method, schema="https", host=HW_HOST, resource_path=path,
-        query_params=list(params.items()), header_params=dict(headers), body=body,
+        method=method,
+        schema="https",
+        host=HW_HOST,
+        resource_path=path,
+        query_params=list(params.items()),
+        header_params=dict(headers),
+        body=body,
     )
     Signer(BasicCredentials(HW_AK, HW_SK, HW_PROJECT)).sign(request)
     return request.header_params["Authorization"], request.uri
@@ -48,8 +52,13 @@ def sdk_huawei(method, path, params, headers, body):
 
 def ours_huawei(method, path, params, headers, body):
     signed = huawei.sign(
-        method=method, path=path, params=params, headers=headers, body=body,
-        access_key=HW_AK, secret_key=HW_SK,
+        method=method,
+        path=path,
+        params=params,
+        headers=headers,
+        body=body,
+        access_key=HW_AK,
+        secret_key=HW_SK,
     )
     return signed.headers["Authorization"], path + (f"?{signed.query}" if signed.query else "")
 
@@ -88,8 +97,9 @@ def test_it_adds_a_trailing_slash_to_the_canonical_uri_only():
 
 
 def test_it_fills_in_a_fresh_sdk_date_when_none_is_given():
-    signed = huawei.sign(method="GET", path="/v1/p", params={}, headers={"Host": HW_HOST},
-                         access_key=HW_AK, secret_key=HW_SK)
+    signed = huawei.sign(
+        method="GET", path="/v1/p", params={}, headers={"Host": HW_HOST}, access_key=HW_AK, secret_key=HW_SK
+    )
 
     assert len(signed.headers["X-Sdk-Date"]) == len(HW_DATE)
     assert signed.headers["X-Sdk-Date"] != HW_DATE
@@ -126,8 +136,9 @@ def test_it_signs_huawei_requests_exactly_like_the_sdk(method, segments, trailin
         headers["Content-Type"] = content_type
 
     ours = ours_huawei(method, path, params, headers, payload)
-    theirs = sdk_huawei(method, path, {k: (list(v) if isinstance(v, list) else v) for k, v in params.items()},
-                        headers, payload)
+    theirs = sdk_huawei(
+        method, path, {k: (list(v) if isinstance(v, list) else v) for k, v in params.items()}, headers, payload
+    )
 
     assert ours == theirs
 
@@ -145,13 +156,25 @@ def sdk_cos(path, params, headers, url, now):
 
 def test_it_signs_the_tencent_vector():
     params = {
-        "tag": "Translation", "orderByTime": "Desc", "states": "Success,Failed", "size": "100", "nextToken": "",
+        "tag": "Translation",
+        "orderByTime": "Desc",
+        "states": "Success,Failed",
+        "size": "100",
+        "nextToken": "",
         "queueId": "p893bcda225bf4945a378da6662e81a89",
-        "startCreationTime": "2022-07-01T00:00:00+0800", "endCreationTime": "2022-07-31T23:59:59+0800",
+        "startCreationTime": "2022-07-01T00:00:00+0800",
+        "endCreationTime": "2022-07-31T23:59:59+0800",
     }
 
-    authorization = tencent.sign(method="GET", path="/ai_jobs", params=params, headers={"host": COS_HOST},
-                                 secret_id=COS_ID, secret_key=COS_KEY, now=1700000000)
+    authorization = tencent.sign(
+        method="GET",
+        path="/ai_jobs",
+        params=params,
+        headers={"host": COS_HOST},
+        secret_id=COS_ID,
+        secret_key=COS_KEY,
+        now=1700000000,
+    )
 
     assert authorization == (
         "q-sign-algorithm=sha1&q-ak=AKIDEXAMPLE&q-sign-time=1699999940;1700010000&q-key-time=1699999940;1700010000"
@@ -166,8 +189,9 @@ def test_it_encodes_plus_as_percent_2b():
 
 
 def test_it_starts_the_sign_window_a_minute_early():
-    authorization = tencent.sign(method="GET", path="/", params={}, headers={}, secret_id=COS_ID,
-                                 secret_key=COS_KEY, now=1000, expire=600)
+    authorization = tencent.sign(
+        method="GET", path="/", params={}, headers={}, secret_id=COS_ID, secret_key=COS_KEY, now=1000, expire=600
+    )
 
     assert "q-sign-time=940;1600&q-key-time=940;1600&" in authorization
 
@@ -194,8 +218,9 @@ def test_it_signs_tencent_requests_exactly_like_the_sdk(segments, params, token,
     sent_headers = {"x-ci-security-token": token} if token else {}
     signed_headers = {"host": COS_HOST, **sent_headers}
 
-    ours = tencent.sign(method="GET", path=path, params=params, headers=signed_headers,
-                        secret_id=COS_ID, secret_key=COS_KEY, now=now)
+    ours = tencent.sign(
+        method="GET", path=path, params=params, headers=signed_headers, secret_id=COS_ID, secret_key=COS_KEY, now=now
+    )
     theirs = sdk_cos(path, params, sent_headers, url, now)
 
     assert ours == theirs
@@ -204,7 +229,14 @@ def test_it_signs_tencent_requests_exactly_like_the_sdk(segments, params, token,
 def test_it_signs_the_host_without_port_like_the_sdk():
     path, params = "/ai_jobs", {"tag": "Translation"}
 
-    ours = tencent.sign(method="GET", path=path, params=params, headers={"host": "127.0.0.1"},
-                        secret_id=COS_ID, secret_key=COS_KEY, now=1700000000)
+    ours = tencent.sign(
+        method="GET",
+        path=path,
+        params=params,
+        headers={"host": "127.0.0.1"},
+        secret_id=COS_ID,
+        secret_key=COS_KEY,
+        now=1700000000,
+    )
 
     assert ours == sdk_cos(path, params, {}, "http://127.0.0.1:8123/ai_jobs?tag=Translation", 1700000000)

@@ -13,10 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from jobs import sync
-from jobs.sync import kind as sync_kind
 from jobs.models import Assessment, AssessmentMetric, CloudAccount, Job, JobEvent, SyncRun
 from jobs.providers import huawei
 from jobs.providers.base import AuthError, EventRecord, NotFoundError, Page, ResponseError
+from jobs.sync import kind as sync_kind
 from tests.fixtures_sync import T0, StubProvider, avatar_item, make_assessment, make_record, transport_error
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive]
@@ -177,8 +177,16 @@ def test_it_stores_the_pages_read_before_a_failure_that_were_still_waiting_in_a_
 
 
 def test_a_first_sync_reads_the_cached_fingerprints_once_and_looks_up_no_page(huawei_account):
-    Job.objects.create(account=huawei_account, kind=AV, remote_id="av-00002", name="old", state="TRAINING",
-                       created_at=T0, updated_at=T0, gone=True)  # fmt: skip
+    Job.objects.create(
+        account=huawei_account,
+        kind=AV,
+        remote_id="av-00002",
+        name="old",
+        state="TRAINING",
+        created_at=T0,
+        updated_at=T0,
+        gone=True,
+    )
 
     with CaptureQueriesContext(connection) as ctx:
         run = sync.sync_account_kind(huawei_account, AV, provider=provider_with(7))
@@ -226,8 +234,7 @@ class ListedProvider(StubProvider):
         for index, items in enumerate(self.item_pages):
             self.api_calls += 1
             entries = [dataclasses.replace(huawei.listed_avatar(item), build=self._counted) for item in items]
-            yield Page(total=total, next_cursor=index + 1 if index + 1 < len(self.item_pages) else None,
-                       listed=entries)  # fmt: skip
+            yield Page(total=total, next_cursor=index + 1 if index + 1 < len(self.item_pages) else None, listed=entries)
 
     def _counted(self, payload):
         self.normalised += 1
@@ -290,9 +297,15 @@ def test_it_fetches_details_and_stores_their_events_idempotently(huawei_account)
     p = provider_with(3, kind=VT, page_size=10)
     p.events["vo-00001"] = [
         EventRecord(occurred_at=T0, source="oplog", action="CREATE_JOB", operator="USER"),
-        EventRecord(occurred_at=T0 + timedelta(hours=1), source="oplog", action="AUDIT_NOT_PASS", operator="ADMIN",
-                    message="noise", details={"admin_audit_failure_reason": "noise"}),
-    ]  # fmt: skip
+        EventRecord(
+            occurred_at=T0 + timedelta(hours=1),
+            source="oplog",
+            action="AUDIT_NOT_PASS",
+            operator="ADMIN",
+            message="noise",
+            details={"admin_audit_failure_reason": "noise"},
+        ),
+    ]
     p.detail_extra["vo-00001"] = {"linked_job_id": "av-00009", "error_code": "E1"}
 
     run = sync.sync_account_kind(huawei_account, VT, provider=p)
@@ -314,8 +327,12 @@ def test_it_fetches_details_and_stores_their_events_idempotently(huawei_account)
 
 def test_it_keeps_to_the_detail_budget_in_progress_jobs_first(huawei_account, settings):
     settings.SYNC_DETAIL_BUDGET = 2
-    records = [make_record(VT, 1, state="SUCCEED"), make_record(VT, 2, state="PROCESSING"),
-               make_record(VT, 3, state="FAILED"), make_record(VT, 4, state="WAITING")]  # fmt: skip
+    records = [
+        make_record(VT, 1, state="SUCCEED"),
+        make_record(VT, 2, state="PROCESSING"),
+        make_record(VT, 3, state="FAILED"),
+        make_record(VT, 4, state="WAITING"),
+    ]
     p = StubProvider(records)
 
     run = sync.sync_account_kind(huawei_account, VT, provider=p)
@@ -360,9 +377,22 @@ def test_it_stores_voice_assessments_with_all_six_metrics(huawei_account):
 
     a = Assessment.objects.get(job__remote_id="vo-00001")
     assert a.suggestion == "录音合格"
-    assert list(a.metrics.values_list("metric", flat=True)) == ["speed", "sound", "snr", "reverb", "dnsmos_ovrl", "dnsmos_bak"]
+    assert list(a.metrics.values_list("metric", flat=True)) == [
+        "speed",
+        "sound",
+        "snr",
+        "reverb",
+        "dnsmos_ovrl",
+        "dnsmos_bak",
+    ]
     snr = a.metrics.get(metric="snr")
-    assert (snr.expected, snr.actual, snr.status, snr.suggestion, snr.suggestion_en) == ("1-2", "2", 0, "建议2", "advice 2")
+    assert (snr.expected, snr.actual, snr.status, snr.suggestion, snr.suggestion_en) == (
+        "1-2",
+        "2",
+        0,
+        "建议2",
+        "advice 2",
+    )
 
     p.replace(VT, "vo-00001", assessment=make_assessment("重新录制"))
     sync.sync_account_kind(huawei_account, VT, provider=p)
@@ -536,7 +566,9 @@ def test_it_finds_accounts_whose_interval_has_passed(huawei_account, tencent_acc
     CloudAccount.objects.filter(pk=huawei_account.pk).update(
         last_sync_at=now - timedelta(seconds=90), has_active_jobs=True, active_sync_interval=60, sync_interval=300
     )
-    CloudAccount.objects.filter(pk=tencent_account.pk).update(last_sync_at=now - timedelta(seconds=90), sync_interval=300)
+    CloudAccount.objects.filter(pk=tencent_account.pk).update(
+        last_sync_at=now - timedelta(seconds=90), sync_interval=300
+    )
 
     assert [a.name for a in sync.due_accounts(now)] == ["hw-main"]
 

@@ -11,8 +11,12 @@ from jobs.sync.rows import record_from_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive]
 
-FC_KINDS = {"avatar_training": "avatar", "voice_training": "voice", "voice_assessment": "short",
-            "translation": "translation"}  # fmt: skip
+FC_KINDS = {
+    "avatar_training": "avatar",
+    "voice_training": "voice",
+    "voice_assessment": "short",
+    "translation": "translation",
+}
 
 
 def provider(account, page_size=None, **http):
@@ -67,8 +71,11 @@ def test_it_writes_no_job_rows_when_nothing_changed(fakecloud, fc_accounts):
     with CaptureQueriesContext(connection) as ctx:
         runs = sync_everything(fakecloud, *fc_accounts)
 
-    writes = [q["sql"] for q in ctx.captured_queries
-              if q["sql"].startswith(("INSERT", "UPDATE", "DELETE")) and '"jobs_job"' in q["sql"][:60]]  # fmt: skip
+    writes = [
+        q["sql"]
+        for q in ctx.captured_queries
+        if q["sql"].startswith(("INSERT", "UPDATE", "DELETE")) and '"jobs_job"' in q["sql"][:60]
+    ]
     assert writes == []
     assert all(run.created == run.updated == 0 for run in runs.values())
     assert snapshot() == before
@@ -112,8 +119,12 @@ def test_it_stores_op_logs_and_operation_logs_as_events(fakecloud, fc_accounts):
         for job in jobs[:5]:
             detail = p.fetch_detail(record_from_job(job))
             stored = job.events.exclude(source="observed")
-            assert stored.count() == len({sync.event_key(e.source, e.occurred_at, e.action, e.operator, e.message,
-                                                         e.details) for e in detail.events})  # fmt: skip
+            assert stored.count() == len(
+                {
+                    sync.event_key(e.source, e.occurred_at, e.action, e.operator, e.message, e.details)
+                    for e in detail.events
+                }
+            )
         assert JobEvent.objects.filter(job__kind=kind, source="oplog").exists()
     assert JobEvent.objects.filter(job__kind="avatar_training", action="USER_CREATE_JOD").exists()
 

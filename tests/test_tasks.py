@@ -20,8 +20,9 @@ def sent(monkeypatch):
     return calls
 
 
-def test_it_dispatches_each_due_account_once_after_commit(huawei_account, tencent_account, sent,
-                                                          django_capture_on_commit_callbacks):  # fmt: skip
+def test_it_dispatches_each_due_account_once_after_commit(
+    huawei_account, tencent_account, sent, django_capture_on_commit_callbacks
+):
     CloudAccount.objects.filter(pk=tencent_account.pk).update(last_sync_at=timezone.now())
 
     with django_capture_on_commit_callbacks(execute=True):

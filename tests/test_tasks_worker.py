@@ -59,13 +59,16 @@ class Stack:
         log = open(self.log_dir / f"{name}.log", "w")
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "dashboard", *args],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.procs.append((proc, log))
         return proc
 
     def stop(self):
-        for proc, log in self.procs:
+        for proc, _log in self.procs:
             proc.terminate()
         for proc, log in self.procs:
             try:
@@ -100,20 +103,34 @@ def run_end_to_end(env, query, tmp_path):
     with FakeCloudServer(jobs=12, seed=3, speed=0) as fc:
         manage(env, "migrate", "--noinput", "-v0")
         manage(env, "demo_setup", "--fakecloud-url", fc.url, "--dispatch-every", "1", "--sync-interval", "3")
-        want = {kind: len(fc.jobs(name)) for kind, name in (
-            ("avatar_training", "avatar"), ("voice_training", "voice"), ("translation", "translation"),
-            ("voice_assessment", "short"))}  # fmt: skip
+        want = {
+            kind: len(fc.jobs(name))
+            for kind, name in (
+                ("avatar_training", "avatar"),
+                ("voice_training", "voice"),
+                ("translation", "translation"),
+                ("voice_assessment", "short"),
+            )
+        }
 
         stack = Stack(env, tmp_path)
         try:
-            stack.start("worker", "-l", "info", "--concurrency", "1", "-I", "jobs.tasks", "-n", f"e2e-{uuid.uuid4().hex[:6]}@%h",
-                        name="worker")  # fmt: skip
+            stack.start(
+                "worker",
+                "-l",
+                "info",
+                "--concurrency",
+                "1",
+                "-I",
+                "jobs.tasks",
+                "-n",
+                f"e2e-{uuid.uuid4().hex[:6]}@%h",
+                name="worker",
+            )
             stack.start("beat", "-l", "info", "--schedule", str(tmp_path / "beat.db"), name="beat")
 
             def synced():
-                rows = query(
-                    "SELECT kind, COUNT(*) FROM jobs_syncrun WHERE outcome = 'succeeded' GROUP BY kind"
-                )
+                rows = query("SELECT kind, COUNT(*) FROM jobs_syncrun WHERE outcome = 'succeeded' GROUP BY kind")
                 kinds = dict(rows)
                 return kinds if all(kinds.get(k) for k in want) else None
 
@@ -154,7 +171,9 @@ def test_it_runs_dispatcher_and_syncs_with_postgresql_and_redis(tmp_path):
     redis = pytest.importorskip("redis")
     try:
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
-        admin = psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True, connect_timeout=3)
+        admin = psycopg.connect(
+            PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True, connect_timeout=3
+        )
     except Exception as exc:  # the production stack is part of scripts/test's bootstrap
         pytest.fail(f"PostgreSQL or Redis is not reachable: {exc}")
     name = f"tod_e2e_{uuid.uuid4().hex[:10]}"

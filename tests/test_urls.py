@@ -6,8 +6,17 @@ from django.urls import URLPattern, URLResolver, get_resolver
 pytestmark = pytest.mark.django_db
 
 PUBLIC = {"login", "set_language"}  # set_language only sets the language cookie
-SAMPLE_KWARGS = {"pk": "1", "object_id": "1", "app_label": "jobs", "model_name": "job", "content_type_id": "1",
-                 "url": "x", "id": "1", "uidb64": "x", "token": "x"}
+SAMPLE_KWARGS = {
+    "pk": "1",
+    "object_id": "1",
+    "app_label": "jobs",
+    "model_name": "job",
+    "content_type_id": "1",
+    "url": "x",
+    "id": "1",
+    "uidb64": "x",
+    "token": "x",
+}
 
 
 def _walk(resolver, prefix=""):

@@ -64,7 +64,7 @@ def test_it_filters_by_several_statuses_and_a_kind(viewer_client, account):
 def test_it_filters_by_account_cloud_state_batch_tag_and_text(viewer_client, account):
     other = make_account("tencent-1", provider="tencent")
     a = make_job(account, state="TRAINING", batch="spring", tags=["vip", "cn"], name="王小明 avatar")
-    b = make_job(other, kind="translation", state="Running", name="doc, \"quoted\"")
+    b = make_job(other, kind="translation", state="Running", name='doc, "quoted"')
     make_job(account, state="COMPILING", batch="autumn", tags=["other"])
     assert _ids(viewer_client.get(f"/jobs/?account={other.pk}")) == {b.pk}
     assert _ids(viewer_client.get("/jobs/?cloud=tencent")) == {b.pk}
@@ -98,8 +98,19 @@ def test_it_shows_stuck_only_and_gone_jobs_on_request(viewer_client, account):
 
 @pytest.mark.parametrize(
     "query",
-    ["status=nope", "kind=x", "account=abc", "stuck=maybe", "created_from=yesterday", "after=garbage",
-     "sort=random", "created=3d", "state=DROP%20TABLE", "since=notatime", "created_from=2026-02-02&created_to=2026-01-01"],
+    [
+        "status=nope",
+        "kind=x",
+        "account=abc",
+        "stuck=maybe",
+        "created_from=yesterday",
+        "after=garbage",
+        "sort=random",
+        "created=3d",
+        "state=DROP%20TABLE",
+        "since=notatime",
+        "created_from=2026-02-02&created_to=2026-01-01",
+    ],
 )
 def test_it_answers_400_to_nonsense_filters(viewer_client, query):
     assert viewer_client.get("/jobs/?" + query).status_code == 400
@@ -143,8 +154,18 @@ def test_it_keeps_every_filter_in_the_links(viewer_client, account):
 @pytest.mark.db_sensitive
 def test_it_counts_per_status_with_a_bound(viewer_client, account):
     Job.objects.bulk_create(
-        [Job(account=account, kind="avatar_training", remote_id=f"r{i}", state="TRAINING", status="running",
-             created_at=timezone.now(), updated_at=timezone.now()) for i in range(1002)]
+        [
+            Job(
+                account=account,
+                kind="avatar_training",
+                remote_id=f"r{i}",
+                state="TRAINING",
+                status="running",
+                created_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
+            for i in range(1002)
+        ]
     )
     make_job(account, state="TRAIN_FAILED")
     response = viewer_client.get("/jobs/counts/?status=failed", **HX)
@@ -212,7 +233,7 @@ def test_it_exports_exactly_the_filtered_rows(viewer_client, account):
 
 @pytest.mark.db_sensitive
 def test_it_exports_awkward_names_intact_and_formulas_defused(viewer_client, account):
-    names = ['a, "b" <c>', "数字人 主播，第一批", "=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rz"]
+    names = ['a, "b" <c>', "数字人 主播，第一批", '=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", "\tx", "\rz"]
     for name in names:
         make_job(account, name=name)
     exported = {r["name"] for r in _csv(viewer_client.get("/jobs/export.csv"))}
@@ -320,8 +341,15 @@ def test_an_operator_refreshes_one_job(operator_client, account):
 
 
 def test_the_sync_page_shows_recent_runs_with_errors_and_request_ids(viewer_client, account):
-    make_run(account, outcome="failed", error_code="APIGW.0308", error_message="throttled", request_id="req-42",
-             finished_at=timezone.now(), api_calls=7)
+    make_run(
+        account,
+        outcome="failed",
+        error_code="APIGW.0308",
+        error_message="throttled",
+        request_id="req-42",
+        finished_at=timezone.now(),
+        api_calls=7,
+    )
     body = viewer_client.get("/sync/").content.decode()
     assert "APIGW.0308" in body and "req-42" in body and "throttled" in body
 
@@ -329,7 +357,11 @@ def test_the_sync_page_shows_recent_runs_with_errors_and_request_ids(viewer_clie
 def test_an_operator_tracks_short_jobs(operator_client, account):
     response = operator_client.post("/track/", {"account": account.pk, "ids": "aa-1, bb-2\ncc-3 aa-1"})
     assert response.status_code == 302
-    assert set(Job.objects.filter(kind="voice_assessment").values_list("remote_id", flat=True)) == {"aa-1", "bb-2", "cc-3"}
+    assert set(Job.objects.filter(kind="voice_assessment").values_list("remote_id", flat=True)) == {
+        "aa-1",
+        "bb-2",
+        "cc-3",
+    }
 
 
 def test_it_refuses_ids_that_are_not_job_ids(operator_client, account):

@@ -191,7 +191,7 @@ class ResponseError(ProviderError):
 
 
 class Provider:
-    """The interface every cloud module implements (jobs/providers/huawei/, tencent.py)."""
+    """The interface every cloud module implements (jobs/providers/huawei/, jobs/providers/tencent/)."""
 
     kinds: tuple[str, ...] = ()
     # Kinds that have a list API (short jobs have none: they are tracked by id).
@@ -271,4 +271,3 @@ class FetchAhead:
         """Waits for requests still in flight (bounded by the HTTP timeouts); their answers are dropped."""
         self._cancel()
         self._pool.shutdown(wait=True)
-

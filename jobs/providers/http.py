@@ -225,7 +225,10 @@ class HttpClient:
                 delay = self._delay(number, failure.retry_after)
                 logger.warning(
                     "%s attempt %d failed (%s); retrying in %.1fs",
-                    operation, number, self.redact(failure.error), delay,
+                    operation,
+                    number,
+                    self.redact(failure.error),
+                    delay,
                 )
                 retries_left -= 1
                 self.sleep(delay)
@@ -240,9 +243,7 @@ class HttpClient:
 
     def _report(self, operation, number, error: ProviderError, will_retry: bool):
         if self.on_attempt:
-            self.on_attempt(
-                Attempt(operation, number, error.status, error.request_id, self.redact(error), will_retry)
-            )
+            self.on_attempt(Attempt(operation, number, error.status, error.request_id, self.redact(error), will_retry))
 
     def _delay(self, number: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -327,9 +328,7 @@ class HttpClient:
                         request_id=self._request_id(raw.headers),
                     )
                 if time.monotonic() - started > self.attempt_deadline:
-                    raise _RetryableFailure(
-                        TransportError(f"response not complete after {self.attempt_deadline:.0f}s")
-                    )
+                    raise _RetryableFailure(TransportError(f"response not complete after {self.attempt_deadline:.0f}s"))
                 chunks.append(chunk)
         except requests.Timeout as exc:
             raise _RetryableFailure(TransportError(f"timed out reading the body: {self._short(exc)}")) from None

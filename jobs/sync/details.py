@@ -73,5 +73,3 @@ def _store_details(ks: KindSync, fetched) -> None:
 def _stops_details(exc: ProviderError) -> bool:
     """Throttled, down or unauthorised: the remaining detail fetches would fail the same way."""
     return not exc.permanent or isinstance(exc, AuthError)
-
-

@@ -17,8 +17,12 @@ def redact(text: str, account: CloudAccount) -> str:
 
 def _secrets_of(account: CloudAccount) -> list[str]:
     out = []
-    for getter in (account.get_secret_key, account.get_token, account.get_iam_password,
-                   lambda: account.get_iam_token()[0]):  # fmt: skip
+    for getter in (
+        account.get_secret_key,
+        account.get_token,
+        account.get_iam_password,
+        lambda: account.get_iam_token()[0],
+    ):
         try:
             out.append(getter())
         except Exception:  # undecryptable secrets cannot leak either

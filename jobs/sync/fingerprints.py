@@ -8,7 +8,9 @@ normalised record (short jobs, a refreshed job) is fingerprinted from its column
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import orjson
 
@@ -21,22 +23,22 @@ class JsonText(str):
     """A value already serialised to JSON (computed once for the fingerprint, reused to store)."""
 
 
-def json_bytes(value) -> bytes:
+def json_bytes(value: Any) -> bytes:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
 
 
-def plain_json(value) -> str:
+def plain_json(value: Any) -> str:
     return json_bytes(value).decode()
 
 
-def payload_json(payload) -> JsonText:
+def payload_json(payload: dict | None) -> JsonText:
     # Keys stay in the vendor's order (stable for a given API); sorting would cost more than
     # the rare extra write a reordering vendor would cause. orjson: this runs for every listed
     # job, and it is 15x faster than json.dumps here (bench/sync).
     return JsonText(plain_json(payload or {}))
 
 
-def sorted_json(value) -> str:
+def sorted_json(value: Any) -> str:
     return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
 
 
@@ -70,7 +72,10 @@ def listed_fingerprint(kind: str, payload: bytes) -> str:
 def _assessment_parts(a: AssessmentRecord | None):
     if a is None:
         return None
-    return [a.suggestion, [[m.metric, m.expected, m.actual, m.status, m.suggestion, m.suggestion_en] for m in a.metrics]]
+    return [
+        a.suggestion,
+        [[m.metric, m.expected, m.actual, m.status, m.suggestion, m.suggestion_en] for m in a.metrics],
+    ]
 
 
 def assessment_fingerprint(a: AssessmentRecord) -> str:
@@ -106,7 +111,7 @@ def fingerprint(entry: JobRecord | Listed) -> tuple[bytes, str]:
     return data, record_fingerprint(entry, data.decode())
 
 
-def fingerprints(entries) -> list[tuple[bytes, str]]:
+def fingerprints(entries: Iterable[JobRecord | Listed]) -> list[tuple[bytes, str]]:
     """(payload JSON, fingerprint) of each entry, in order.
 
     The listing's hot path: a resync does this, one dict lookup and nothing else for an
@@ -126,7 +131,15 @@ def fingerprints(entries) -> list[tuple[bytes, str]]:
     return out
 
 
-def event_key(source: str, occurred_at, action="", operator="", message="", details=None, extra="") -> str:
+def event_key(
+    source: str,
+    occurred_at: datetime | None,
+    action: str = "",
+    operator: str = "",
+    message: str = "",
+    details: dict | None = None,
+    extra: str = "",
+) -> str:
     """The natural key of an event: re-storing the same entry never duplicates it."""
     raw = sorted_json([source, _iso(occurred_at), action, operator, message, details or {}, extra])
     return hashlib.sha1(raw.encode()).hexdigest()

@@ -59,7 +59,7 @@ class Write:
     def __bool__(self):
         return bool(self.rows or self.events or self.assessments)
 
-    def extend(self, other: Write):
+    def extend(self, other: Write) -> None:
         if other and not self:
             self.since = other.since
         self.rows += other.rows
@@ -80,10 +80,22 @@ class Counters:
     events_created: int = 0
     details_fetched: int = 0
     remote_total: int | None = None
-    fields: tuple = field(default=("pages", "seen", "created", "updated", "unchanged", "marked_gone",
-                                   "events_created", "details_fetched", "remote_total"), repr=False)  # fmt: skip
+    fields: tuple = field(
+        default=(
+            "pages",
+            "seen",
+            "created",
+            "updated",
+            "unchanged",
+            "marked_gone",
+            "events_created",
+            "details_fetched",
+            "remote_total",
+        ),
+        repr=False,
+    )
 
-    def apply(self, run: SyncRun):
+    def apply(self, run: SyncRun) -> None:
         for name in self.fields:
             setattr(run, name, getattr(self, name))
 
@@ -255,11 +267,13 @@ class KindSync:
         current = self._current([old.id for *_, old in changed]) if changed else {}
         rows, events = [], []
         for rec, fp, data in new:
-            rows.append(row_from_record(self.account.pk, rec, fp, JsonText(data.decode()), now,
-                                         kind_has_detail=self.has_detail))  # fmt: skip
+            rows.append(
+                row_from_record(self.account.pk, rec, fp, JsonText(data.decode()), now, kind_has_detail=self.has_detail)
+            )
         for rec, fp, data, old in changed:
-            row = row_from_record(self.account.pk, rec, fp, JsonText(data.decode()), now,
-                                   kind_has_detail=self.has_detail)  # fmt: skip
+            row = row_from_record(
+                self.account.pk, rec, fp, JsonText(data.decode()), now, kind_has_detail=self.has_detail
+            )
             cur = current[old.id]
             keep_sticky(row, rec, cur)
             row["state_changed_at"] = cur["state_changed_at"]
@@ -282,9 +296,7 @@ class KindSync:
                     )
             rows.append(row)
 
-        assessments = [
-            (rec.remote_id, rec.assessment) for rec, *_ in (*new, *changed) if rec.assessment is not None
-        ]
+        assessments = [(rec.remote_id, rec.assessment) for rec, *_ in (*new, *changed) if rec.assessment is not None]
         return Write(rows, events, assessments, len(new), len(changed), time.monotonic())
 
     def _write(self, batch: Write):

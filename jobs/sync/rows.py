@@ -7,7 +7,7 @@ rule, the detail merge and the record rebuilt from a cached job all follow from 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,7 +78,7 @@ def cut(value: str | None, length: int | None) -> str:
     return value if length is None or len(value) <= length else value[:length]
 
 
-def tags_text(tags) -> str:
+def tags_text(tags: Sequence[str]) -> str:
     return cut("|" + "|".join(tags) + "|", Job._meta.get_field("tags_text").max_length) if tags else ""
 
 
@@ -99,8 +99,9 @@ _RECORD_CONVERTERS = [(name, _converter(name)) for name in RECORD_FIELDS if name
 _DETAIL_LIMITS = [(name, Job._meta.get_field(name).max_length) for name in DETAIL_FIELDS]
 
 
-def row_from_record(account_id: int, rec: JobRecord, fp: str, payload_text: str, now: datetime,
-                    *, kind_has_detail: bool) -> dict:  # fmt: skip
+def row_from_record(
+    account_id: int, rec: JobRecord, fp: str, payload_text: str, now: datetime, *, kind_has_detail: bool
+) -> dict:
     """The Job columns (by attname) a listing record sets, one per COLUMNS entry."""
     row = {name: convert(getattr(rec, name)) for name, convert in _RECORD_CONVERTERS}
     row["created_at"] = rec.created_at or now

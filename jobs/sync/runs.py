@@ -21,7 +21,9 @@ from jobs.sync.lease import claim_lease, release_lease
 log = logging.getLogger(__name__)
 
 
-def _finish_run(run: SyncRun, ks: KindSync | None, outcome: str, exc: BaseException | None, account: CloudAccount) -> SyncRun:
+def _finish_run(
+    run: SyncRun, ks: KindSync | None, outcome: str, exc: BaseException | None, account: CloudAccount
+) -> SyncRun:
     if ks is not None:
         ks.counters.apply(run)
         run.api_calls = ks.provider.api_calls - ks.calls_at_start
@@ -39,7 +41,9 @@ def _finish_run(run: SyncRun, ks: KindSync | None, outcome: str, exc: BaseExcept
     return run
 
 
-def _run_kind(account: CloudAccount, kind: str, provider: Provider, run: SyncRun, lease_owner: str, budget: int) -> SyncRun:
+def _run_kind(
+    account: CloudAccount, kind: str, provider: Provider, run: SyncRun, lease_owner: str, budget: int
+) -> SyncRun:
     """Both phases for one kind; records the outcome on `run`. Never raises a ProviderError."""
     run.outcome = SyncRun.Outcome.RUNNING
     run.started_at = timezone.now()
@@ -93,8 +97,13 @@ def _prepare_runs(account: CloudAccount, kinds: list[str], trigger: str, runs: l
     return [by_kind.get(kind) or SyncRun(account=account, kind=kind, trigger=trigger) for kind in kinds]
 
 
-def sync_account(account: CloudAccount, kinds: list[str] | None = None, trigger: str = "schedule",
-                 runs: list[SyncRun] | None = None, provider: Provider | None = None) -> list[SyncRun]:  # fmt: skip
+def sync_account(
+    account: CloudAccount,
+    kinds: list[str] | None = None,
+    trigger: str = "schedule",
+    runs: list[SyncRun] | None = None,
+    provider: Provider | None = None,
+) -> list[SyncRun]:
     """Sync the given kinds (default: all the account syncs) under the account lease.
 
     `runs` are SyncRun rows created earlier (QUEUED, e.g. by start_manual_sync) to fill in.
@@ -145,8 +154,9 @@ def sync_account(account: CloudAccount, kinds: list[str] | None = None, trigger:
         release_lease(account.pk, owner)
 
 
-def sync_account_kind(account: CloudAccount, kind: str, trigger: str = "schedule",
-                      provider: Provider | None = None) -> SyncRun:  # fmt: skip
+def sync_account_kind(
+    account: CloudAccount, kind: str, trigger: str = "schedule", provider: Provider | None = None
+) -> SyncRun:
     """Sync one kind of one account (see sync_account)."""
     runs = sync_account(account, [kind], trigger=trigger, provider=provider)
     if not runs:

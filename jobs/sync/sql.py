@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC
+from typing import Any
 
 from django.db import connection
 
@@ -33,7 +34,7 @@ def chunks(seq: Iterable, size: int = IN_CHUNK) -> Iterator[list]:
 
 
 @contextmanager
-def bulk_write_mode():
+def bulk_write_mode() -> Iterator[None]:
     """SQLite: checkpoint the WAL once after a long listing rather than every 4 MB of it
     (each checkpoint fsyncs; a first sync of 100k jobs would pay hundreds of them)."""
     if connection.vendor != "sqlite":
@@ -73,7 +74,7 @@ def _json_param(conn, encoder):
     return adapt
 
 
-def relaxed_commit():
+def relaxed_commit() -> None:
     """PostgreSQL: don't wait for this page's WAL flush. A crash can lose the last fraction of
     a second of cache writes (never corrupt anything); the next sync rewrites them. Saves an
     fsync per write batch."""
@@ -117,9 +118,11 @@ class JobUpsert:
         columns = ", ".join(qn(f.column) for f in self.fields)
         self.head = f"INSERT INTO {qn(Job._meta.db_table)} ({columns}) "
         self.tail = " ON CONFLICT ({}, {}, {}) DO UPDATE SET {}".format(
-            qn("account_id"), qn("kind"), qn("remote_id"),
+            qn("account_id"),
+            qn("kind"),
+            qn("remote_id"),
             ", ".join(f"{qn(c)} = excluded.{qn(c)}" for c in update_columns),
-        )  # fmt: skip
+        )
         self.returning = " RETURNING {}, {}".format(qn("id"), qn("remote_id"))
         if self.postgres:
             arrays = ", ".join(f"%b::{f.db_type(conn)}[]" for f in self.fields)
@@ -167,7 +170,7 @@ class JobUpsert:
                         ids[remote_id] = pk
         return ids
 
-    def cursor(self):
+    def cursor(self) -> AbstractContextManager:
         self.conn.ensure_connection()
         if self.postgres:
             # Imported here: only a PostgreSQL deployment loads the driver. Django's own
@@ -180,7 +183,7 @@ class JobUpsert:
         return closing(self.conn.connection.cursor())
 
 
-def execute_raw(cursor, sql, params) -> None:
+def execute_raw(cursor: Any, sql: str, params: list) -> None:
     """Run on a driver cursor, but still show up in Django's query log (query counters in
     tests, debug tooling): bypassing the wrapper must not hide a write."""
     start = time.monotonic()
@@ -225,9 +228,14 @@ class ListingReads:
                 cursor,
                 "SELECT {rid}, CASE WHEN {gone} THEN '' ELSE {fp} END FROM {table} "
                 "WHERE {account} = {mark} AND {kind} = {mark}".format(
-                    rid=qn("remote_id"), fp=qn("fingerprint"), table=qn(Job._meta.db_table),
-                    account=qn("account_id"), kind=qn("kind"), gone=qn("gone"), mark=mark,
-                ),  # fmt: skip
+                    rid=qn("remote_id"),
+                    fp=qn("fingerprint"),
+                    table=qn(Job._meta.db_table),
+                    account=qn("account_id"),
+                    kind=qn("kind"),
+                    gone=qn("gone"),
+                    mark=mark,
+                ),
                 [self.account_id, self.kind],
             )
             while rows := cursor.fetchmany(5000):
@@ -246,7 +254,7 @@ class ListingReads:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE " + connection.ops.quote_name(Job._meta.db_table))
 
-    def existing(self, remote_ids) -> dict[str, Existing]:
+    def existing(self, remote_ids: list[str]) -> dict[str, Existing]:
         """(id, fingerprint, state, gone) of this page's jobs already cached: one indexed query."""
         qn = connection.ops.quote_name
         out = {}
@@ -256,16 +264,26 @@ class ListingReads:
                 if postgres:
                     match, params = "= ANY(%b::text[])", [self.account_id, self.kind, chunk]
                 else:
-                    match, params = "IN ({})".format(", ".join(["?"] * len(chunk))), [self.account_id, self.kind, *chunk]
+                    match, params = (
+                        "IN ({})".format(", ".join(["?"] * len(chunk))),
+                        [self.account_id, self.kind, *chunk],
+                    )
                 mark = "%s" if postgres else "?"
                 execute_raw(
                     cursor,
                     "SELECT {rid}, {id}, {fp}, {state}, {gone} FROM {table} "
                     "WHERE {account} = {mark} AND {kind} = {mark} AND {rid} {match}".format(
-                        rid=qn("remote_id"), id=qn("id"), fp=qn("fingerprint"), state=qn("state"), gone=qn("gone"),
-                        table=qn(Job._meta.db_table), account=qn("account_id"), kind=qn("kind"), match=match,
+                        rid=qn("remote_id"),
+                        id=qn("id"),
+                        fp=qn("fingerprint"),
+                        state=qn("state"),
+                        gone=qn("gone"),
+                        table=qn(Job._meta.db_table),
+                        account=qn("account_id"),
+                        kind=qn("kind"),
+                        match=match,
                         mark=mark,
-                    ),  # fmt: skip
+                    ),
                     params,
                 )
                 for rid, pk, fp, state, gone in cursor.fetchall():

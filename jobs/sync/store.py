@@ -39,7 +39,7 @@ def store_assessments(items: list[tuple[int, AssessmentRecord]]) -> int:
     """Create or replace assessments (with their metrics) whose content changed."""
     if not items:
         return 0
-    by_job = {job_id: a for job_id, a in items}
+    by_job = dict(items)
     prints = {job_id: assessment_fingerprint(a) for job_id, a in by_job.items()}
     existing = dict(Assessment.objects.filter(job_id__in=list(by_job)).values_list("job_id", "fingerprint"))
     changed = [job_id for job_id in by_job if existing.get(job_id) != prints[job_id]]
@@ -47,7 +47,9 @@ def store_assessments(items: list[tuple[int, AssessmentRecord]]) -> int:
         return 0
     now = timezone.now()
     rows = [
-        Assessment(job_id=job_id, suggestion=by_job[job_id].suggestion or "", fingerprint=prints[job_id], updated_at=now)
+        Assessment(
+            job_id=job_id, suggestion=by_job[job_id].suggestion or "", fingerprint=prints[job_id], updated_at=now
+        )
         for job_id in changed
     ]
     Assessment.objects.bulk_create(

@@ -22,6 +22,7 @@ register = template.Library()
 def _n(value):
     return f"{value:.1f}"
 
+
 STATUS_COLOURS = {
     "queued": "#7c8aa5",
     "reviewing": "#8e5bd0",
@@ -94,7 +95,11 @@ def _duration_formats():
     formats = _DURATION_FORMATS.get(lang)
     if formats is None:
         formats = _DURATION_FORMATS[lang] = (
-            _("%(d)dd %(h)dh"), _("%(h)dh %(m)02dm"), _("%(m)dm %(s)02ds"), _("%(s)ds"), _("%(s)ss")
+            _("%(d)dd %(h)dh"),
+            _("%(h)dh %(m)02dm"),
+            _("%(m)dm %(s)02ds"),
+            _("%(s)ds"),
+            _("%(s)ss"),
         )
     return formats
 
@@ -152,7 +157,9 @@ def status_chart(rows, statuses):
         parts.append(
             format_html(
                 '<text x="{}" y="{}" class="chart-label" text-anchor="end">{}</text>',
-                label_w - 10, y + bar_h * 0.7, label,
+                label_w - 10,
+                y + bar_h * 0.7,
+                label,
             )
         )
         x = label_w
@@ -163,7 +170,13 @@ def status_chart(rows, statuses):
             parts.append(
                 format_html(
                     '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}: {}</title></rect>',
-                    _n(x), y, _n(w), bar_h, STATUS_COLOURS.get(value, "#999"), status_text, n,
+                    _n(x),
+                    y,
+                    _n(w),
+                    bar_h,
+                    STATUS_COLOURS.get(value, "#999"),
+                    status_text,
+                    n,
                 )
             )
             x += w
@@ -179,7 +192,11 @@ def status_chart(rows, statuses):
         '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="status-chart-title" '
         'preserveAspectRatio="xMinYMin meet"><title id="status-chart-title">{}</title>{}</svg>'
         '<div class="legend" aria-hidden="true">{}</div>',
-        width, height, _("Jobs by status, per account and kind"), mark_safe("".join(parts)), legend,
+        width,
+        height,
+        _("Jobs by status, per account and kind"),
+        mark_safe("".join(parts)),
+        legend,
     )
     return svg
 
@@ -225,9 +242,16 @@ def assessment_chart(metrics):
         low, high = parse_expected(m.expected)
         actual = parse_actual(m.actual)
         parts.append(
-            format_html('<text x="{}" y="{}" class="chart-label" text-anchor="end">{}</text>', label_w - 10, mid + 4, m.get_metric_display())
+            format_html(
+                '<text x="{}" y="{}" class="chart-label" text-anchor="end">{}</text>',
+                label_w - 10,
+                mid + 4,
+                m.get_metric_display(),
+            )
         )
-        parts.append(format_html('<line x1="{}" x2="{}" y1="{}" y2="{}" class="track"/>', label_w, label_w + plot_w, mid, mid))
+        parts.append(
+            format_html('<line x1="{}" x2="{}" y1="{}" y2="{}" class="track"/>', label_w, label_w + plot_w, mid, mid)
+        )
         values = [v for v in (low, high, actual) if v is not None]
         if values:
             lo, hi = min(values), max(values)
@@ -242,7 +266,11 @@ def assessment_chart(metrics):
             parts.append(
                 format_html(
                     '<rect x="{}" y="{}" width="{}" height="12" class="band"><title>{}: {}</title></rect>',
-                    _n(band_lo), mid - 6, _n(max(band_hi - band_lo, 2)), _("Expected"), m.expected,
+                    _n(band_lo),
+                    mid - 6,
+                    _n(max(band_hi - band_lo, 2)),
+                    _("Expected"),
+                    m.expected,
                 )
             )
             if actual is not None:
@@ -250,22 +278,31 @@ def assessment_chart(metrics):
                 parts.append(
                     format_html(
                         '<circle cx="{}" cy="{}" r="6" class="{}"><title>{}: {}</title></circle>',
-                        _n(sx(actual)), mid, cls, _("Actual"), m.actual,
+                        _n(sx(actual)),
+                        mid,
+                        cls,
+                        _("Actual"),
+                        m.actual,
                     )
                 )
         verdict = ("⚠ " + _("Out of range")) if m.out_of_range else ("✓ " + _("In range"))
         parts.append(
             format_html(
                 '<text x="{}" y="{}" class="verdict {}">{}</text>',
-                label_w + plot_w + 12, mid + 4, "bad" if m.out_of_range else "ok", verdict,
+                label_w + plot_w + 12,
+                mid + 4,
+                "bad" if m.out_of_range else "ok",
+                verdict,
             )
         )
     return format_html(
         '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="assess-chart-title" '
         'preserveAspectRatio="xMinYMin meet"><title id="assess-chart-title">{}</title>{}</svg>',
-        width, height, _("Expected range and actual value per metric"), mark_safe("".join(parts)),
+        width,
+        height,
+        _("Expected range and actual value per metric"),
+        mark_safe("".join(parts)),
     )
-
 
 
 # --- hot paths of the job list, rendered in Python (50 rows per page, every poll) ---------
@@ -346,7 +383,7 @@ def timeline_step(context, step):
     local = timezone.localtime(ev.occurred_at)
     out = [
         f'<li class="{classes}" id="ev-{int(ev.pk)}"><div class="when"><time datetime="{ev.occurred_at.isoformat()}">'
-        f'{local.strftime("%Y-%m-%d %H:%M:%S")}</time>'
+        f"{local.strftime('%Y-%m-%d %H:%M:%S')}</time>"
     ]
     if step.since_previous is not None:
         out.append(f'<div class="muted small">+{escape(duration(step.since_previous))}</div>')

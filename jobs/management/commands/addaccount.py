@@ -31,8 +31,9 @@ class Command(BaseCommand):
         parser.add_argument("--queue-id", default="")
         parser.add_argument("--list-path", default="/ai_jobs", choices=["/ai_jobs", "/jobs"])
         parser.add_argument("--access-key", default="", help="access key id (AK / SecretId); not secret")
-        parser.add_argument("--iam-user", default="",
-                            help="Huawei IAM user instead of AK/SK: standard input then gives its password")  # fmt: skip
+        parser.add_argument(
+            "--iam-user", default="", help="Huawei IAM user instead of AK/SK: standard input then gives its password"
+        )
         parser.add_argument("--iam-domain", default="", help="the IAM user's account (domain) name")
         parser.add_argument("--iam-endpoint", default="", help="IAM override URL (default: iam.<region>)")
         parser.add_argument("--kinds", default="", help="comma-separated job kinds (default: all the provider offers)")

@@ -66,13 +66,24 @@ class Command(BaseCommand):
                 user.groups.add(groups[group])
             ensure_schedule(opts["dispatch_every"])
             hw = self.account(
-                "demo-huawei", provider="huawei", region=d.HUAWEI_REGION, endpoint=url,
-                project_id=d.HUAWEI_PROJECT_ID, access_key_id=d.HUAWEI_AK, secret=d.HUAWEI_SK,
-            )  # fmt: skip
+                "demo-huawei",
+                provider="huawei",
+                region=d.HUAWEI_REGION,
+                endpoint=url,
+                project_id=d.HUAWEI_PROJECT_ID,
+                access_key_id=d.HUAWEI_AK,
+                secret=d.HUAWEI_SK,
+            )
             tencent = self.account(
-                "demo-tencent", provider="tencent", region=d.TENCENT_REGION, endpoint=url, bucket=d.TENCENT_BUCKET,
-                queue_id=d.TENCENT_QUEUE_ID, access_key_id=d.TENCENT_SECRET_ID, secret=d.TENCENT_SECRET_KEY,
-            )  # fmt: skip
+                "demo-tencent",
+                provider="tencent",
+                region=d.TENCENT_REGION,
+                endpoint=url,
+                bucket=d.TENCENT_BUCKET,
+                queue_id=d.TENCENT_QUEUE_ID,
+                access_key_id=d.TENCENT_SECRET_ID,
+                secret=d.TENCENT_SECRET_KEY,
+            )
             if opts["sync_interval"]:
                 for account in (hw, tencent):
                     account.sync_interval = account.active_sync_interval = opts["sync_interval"]
@@ -81,7 +92,9 @@ class Command(BaseCommand):
             try:
                 ids = fakecloud_short_job_ids(url)
             except (OSError, ValueError) as exc:
-                self.stderr.write(f"could not read short-job ids from the fakecloud ({type(exc).__name__}); none tracked")
+                self.stderr.write(
+                    f"could not read short-job ids from the fakecloud ({type(exc).__name__}); none tracked"
+                )
             else:
                 new = sync.track_jobs(hw, "voice_assessment", ids)
                 self.stdout.write(f"tracking {new} new short job(s) of the fakecloud")

@@ -118,9 +118,7 @@ class HuaweiProvider(Provider):
         options = dict(http_options or {})
         secrets = (secret_key, token, iam.password if iam else "", *options.get("secrets", ()))
         options["secrets"] = [s for s in secrets if s]
-        self.http = HttpClient(
-            on_attempt=self._on_attempt, request_id_headers=("X-Request-Id",), **options
-        )
+        self.http = HttpClient(on_attempt=self._on_attempt, request_id_headers=("X-Request-Id",), **options)
 
     def __repr__(self):  # never show secrets, even in a debugger or a traceback's locals
         return f"<HuaweiProvider {self.region} {self.project_id}>"
@@ -141,8 +139,12 @@ class HuaweiProvider(Provider):
                     # Temporary AK/SK carry a security token, signed like the SDK does.
                     auth["X-Security-Token"] = self._token
                 signed = sign(
-                    method="GET", path=path, params=params, headers=auth,
-                    access_key=self.access_key_id, secret_key=self._secret_key,
+                    method="GET",
+                    path=path,
+                    params=params,
+                    headers=auth,
+                    access_key=self.access_key_id,
+                    secret_key=self._secret_key,
                 )
                 headers.update(signed.headers)
             elif self._iam is not None:
@@ -155,8 +157,12 @@ class HuaweiProvider(Provider):
 
         def send():
             return self.http.request(
-                "GET", url, headers={"Accept": "application/json"}, sign=sign_attempt,
-                parse_error=parse_error, operation=operation,
+                "GET",
+                url,
+                headers={"Accept": "application/json"},
+                sign=sign_attempt,
+                parse_error=parse_error,
+                operation=operation,
             )
 
         try:
@@ -171,13 +177,15 @@ class HuaweiProvider(Provider):
             data = orjson.loads(response.content)  # invalid UTF-8 is a JSONDecodeError too
         except ValueError as exc:
             raise ResponseError(
-                f"{operation}: malformed JSON ({_short(exc)})", request_id=response.request_id,
+                f"{operation}: malformed JSON ({_short(exc)})",
+                request_id=response.request_id,
                 status=response.status,
             ) from None
         if not isinstance(data, dict):
             raise ResponseError(
                 f"{operation}: expected a JSON object, got {type(data).__name__}",
-                request_id=response.request_id, status=response.status,
+                request_id=response.request_id,
+                status=response.status,
             )
         return data, response.request_id
 
@@ -215,11 +223,14 @@ class HuaweiProvider(Provider):
 
     def _fetch_token(self) -> tuple[str, datetime]:
         response = self.http.request(
-            "POST", self._iam_url,
+            "POST",
+            self._iam_url,
             headers={"Content-Type": "application/json;charset=utf8", "Accept": "application/json"},
-            body=token_request_body(self._iam, self.project_id), parse_error=parse_error,
-            operation="KeystoneCreateUserTokenByPassword", retry=True,  # a new token each time: safe
-        )  # fmt: skip
+            body=token_request_body(self._iam, self.project_id),
+            parse_error=parse_error,
+            operation="KeystoneCreateUserTokenByPassword",
+            retry=True,  # a new token each time: safe
+        )
         token, expires_at = parse_token_response(response.headers, response.content, response.request_id)
         self.http.redact.add(token)
         return token, expires_at
@@ -326,8 +337,9 @@ class HuaweiProvider(Provider):
             data, request_id = fetch(offset, self.page_size)
             if ahead is not None:
                 self.last_request_id = request_id  # the page in hand, not the one fetched ahead
-            count, items = _checked(
-                lambda: (fields.integer(data, "count", minimum=0), fields.object_list(data, items_key)), operation
+            count, items = _checked(  # the lambda runs at once, inside _checked
+                lambda: (fields.integer(data, "count", minimum=0), fields.object_list(data, items_key)),  # noqa: B023
+                operation,
             )
             if count is None:
                 raise ResponseError(f"{operation}: response has no count", request_id=request_id)
@@ -347,17 +359,21 @@ class HuaweiProvider(Provider):
             pages += 1
             max_count = max(max_count, count)
             if pages > math.ceil(max_count / self.page_size) + 5:
-                raise ResponseError(f"{operation}: more pages than count={max_count} allows; listing stopped",
-                                    request_id=request_id)
+                raise ResponseError(
+                    f"{operation}: more pages than count={max_count} allows; listing stopped", request_id=request_id
+                )
             # A server may cap pages below our limit (advance by what came) or send more than
             # asked, e.g. repeating jobs from the previous page (advance by the limit, or skip some).
             offset = next_offset
             done = not items or offset >= count
             listed = records if records and isinstance(records[0], Listed) else None
             yield Page(
-                None if listed else records, total=count, next_cursor=None if done else offset,
-                request_id=request_id, listed=listed,
-            )  # fmt: skip
+                None if listed else records,
+                total=count,
+                next_cursor=None if done else offset,
+                request_id=request_id,
+                listed=listed,
+            )
             if done:
                 return
             previous_ids = ids

@@ -10,8 +10,16 @@ from jobs.providers.base import AuthError, NotFoundError, TransportError
 from jobs.providers.http import VendorError
 
 # Gateway / MSS codes that mean "your credentials are wrong", whatever the HTTP status.
-AUTH_CODES = {"APIGW.0301", "APIG.0301", "APIGW.0101", "APIG.0101", "MSS.00010008", "MSS.00010009",
-              "MSS.00000001", "MSS.000000004"}
+AUTH_CODES = {
+    "APIGW.0301",
+    "APIG.0301",
+    "APIGW.0101",
+    "APIG.0101",
+    "MSS.00010008",
+    "MSS.00010009",
+    "MSS.00000001",
+    "MSS.000000004",
+}
 THROTTLE_CODES = {"APIGW.0308", "APIG.0308"}
 NOT_FOUND_CODES = {"MSS.10001001", "MSS.10001004"}
 _CODE_KEYS = (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message"))

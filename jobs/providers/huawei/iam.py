@@ -43,14 +43,19 @@ class TokenStore:
         """Write what save() could not write from the thread it was called on."""
 
 
-
 def token_request_body(iam: IamPassword, project_id: str) -> bytes:
     """KeystoneCreateUserTokenByPassword, scoped to the MetaStudio project."""
-    return orjson.dumps({"auth": {
-        "identity": {"methods": ["password"], "password": {
-            "user": {"name": iam.user, "password": iam.password, "domain": {"name": iam.domain}}}},
-        "scope": {"project": {"id": project_id}},
-    }})  # fmt: skip
+    return orjson.dumps(
+        {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {"user": {"name": iam.user, "password": iam.password, "domain": {"name": iam.domain}}},
+                },
+                "scope": {"project": {"id": project_id}},
+            }
+        }
+    )
 
 
 def parse_token_response(headers: Mapping, content: bytes, request_id: str = "") -> tuple[str, datetime]:
@@ -63,8 +68,9 @@ def parse_token_response(headers: Mapping, content: bytes, request_id: str = "")
         data = orjson.loads(content)
         expires_at = parse_rfc3339(data["token"]["expires_at"])
     except (ValueError, KeyError, TypeError, TimeFormatError) as exc:
-        raise ResponseError(f"IAM token response: no readable token.expires_at ({_short(exc)})",
-                            request_id=request_id) from None  # fmt: skip
+        raise ResponseError(
+            f"IAM token response: no readable token.expires_at ({_short(exc)})", request_id=request_id
+        ) from None
     if expires_at is None:
         raise ResponseError("IAM token response: empty token.expires_at", request_id=request_id)
     return token, expires_at

@@ -29,8 +29,14 @@ from jobs.providers.times import TimeFormatError, parse_epoch, parse_rfc3339
 NORMALISATION_VERSION = 1
 
 # Payload keys never cached: phone numbers (PII) and links that expire in 24 h (§2.2, §2.4, §3.2).
-_DROP_KEYS = {"contact", "phone", "voice_authorization_url", "training_input_source_url", "attachment_url",
-              "data_uploading_url"}
+_DROP_KEYS = {
+    "contact",
+    "phone",
+    "voice_authorization_url",
+    "training_input_source_url",
+    "attachment_url",
+    "data_uploading_url",
+}
 
 
 class _DropDecisions(dict):
@@ -310,17 +316,28 @@ def audit_events(data: dict, job_id: str = "") -> list[EventRecord]:
                 f"{e['audio_name'] or e['text_name'] or '?'}: {e['error_message'] or e['error_code']}" for e in items
             )
             events.append(
-                EventRecord(occurred, "audit", action="SYSTEM_AUDIT", operator="SYSTEM",
-                            message=message[:4000], details={"errors": items} if items else {})
+                EventRecord(
+                    occurred,
+                    "audit",
+                    action="SYSTEM_AUDIT",
+                    operator="SYSTEM",
+                    message=message[:4000],
+                    details={"errors": items} if items else {},
+                )
             )
         admin = fields.mapping(data, "admin_audit_result")
         occurred = _time(admin, "audit_time", parse_epoch)
         if occurred and admin:
             attachment = fields.text(admin, "attachment_name", max_len=255)
             events.append(
-                EventRecord(occurred, "audit", action="ADMIN_AUDIT", operator="ADMIN",
-                            message=fields.text(admin, "message", max_len=4000),
-                            details={"attachment_name": attachment} if attachment else {})
+                EventRecord(
+                    occurred,
+                    "audit",
+                    action="ADMIN_AUDIT",
+                    operator="ADMIN",
+                    message=fields.text(admin, "message", max_len=4000),
+                    details={"attachment_name": attachment} if attachment else {},
+                )
             )
         return events
 

@@ -107,9 +107,7 @@ def sign(
     canonical_request = "\n".join(
         [method.upper(), canonical_uri(path), query, canonical_headers, ";".join(signed_names), payload_hash]
     )
-    string_to_sign = "\n".join(
-        [ALGORITHM, sdk_date, hashlib.sha256(canonical_request.encode()).hexdigest()]
-    )
+    string_to_sign = "\n".join([ALGORITHM, sdk_date, hashlib.sha256(canonical_request.encode()).hexdigest()])
     signature = hmac.new(secret_key.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
     headers["Authorization"] = (
         f"{ALGORITHM} Access={access_key}, SignedHeaders={';'.join(signed_names)}, Signature={signature}"

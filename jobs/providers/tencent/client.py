@@ -1,0 +1,223 @@
+"""TencentProvider: the CI client. Transport (q-sign per attempt, XML answers), one method per
+vendor operation, the Provider interface and NextToken paging (§2 of docs/vendors/tencent-ci.md)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from jobs.providers.base import (
+    TRANSLATION,
+    ConfigError,
+    Detail,
+    JobRecord,
+    NotFoundError,
+    Page,
+    Provider,
+    ResponseError,
+)
+from jobs.providers.http import HttpClient, validate_endpoint
+from jobs.providers.tencent.errors import parse_error
+from jobs.providers.tencent.parsers import listed_translation, translation_record
+from jobs.providers.tencent.signer import TOKEN_HEADER, encode, sign
+from jobs.providers.tencent.wire import _local, element_to_dict_checked, parse_xml
+
+REGION_RE = re.compile(r"^[a-z]+-[a-z]+(-\d+)?$")
+BUCKET_RE = re.compile(r"^[a-z0-9-]+-\d+$")
+QUEUE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+LIST_PATHS = ("/ai_jobs", "/jobs")
+PAGE_SIZE = 100  # documented maximum
+# A page with no jobs but a NextToken is followed (the service may skip a window), at most this
+# many times in a row; after that the listing is reported incomplete instead of looping.
+MAX_EMPTY_PAGES = 2
+MAX_PAGES = 100_000
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_SAFE_PATH = re.compile(r"^(/[A-Za-z0-9_.-]+)+$")
+
+
+def endpoint_for(region: str, bucket: str, endpoint: str = "") -> tuple[str, str]:
+    if not BUCKET_RE.match(bucket or ""):
+        raise ConfigError(f"invalid bucket {bucket!r} (expected name-APPID, e.g. examplebucket-1250000000)")
+    if endpoint:
+        return validate_endpoint(endpoint)
+    if not REGION_RE.match(region or ""):
+        raise ConfigError(f"invalid Tencent region {region!r} (expected e.g. ap-guangzhou)")
+    host = f"{bucket}.ci.{region}.myqcloud.com"
+    return f"https://{host}", host
+
+
+class TencentProvider(Provider):
+    kinds = (TRANSLATION,)
+    listable_kinds = (TRANSLATION,)
+
+    def __init__(
+        self,
+        *,
+        region: str,
+        bucket: str,
+        secret_id: str,
+        secret_key: str,
+        token: str = "",
+        queue_id: str = "",
+        list_path: str = "/ai_jobs",
+        endpoint: str = "",
+        page_size: int = PAGE_SIZE,
+        http_options: dict | None = None,
+    ):
+        super().__init__()
+        self.region = region
+        self.bucket = bucket
+        self.base_url, self.host = endpoint_for(region, bucket, endpoint)
+        if not secret_id or not secret_key:
+            raise ConfigError("Tencent account needs a SecretId and a SecretKey")
+        if queue_id and not QUEUE_ID_RE.match(queue_id):
+            raise ConfigError(f"invalid queue id {queue_id!r}")
+        if (list_path or "/ai_jobs") not in LIST_PATHS:
+            raise ConfigError(f"list path must be one of {', '.join(LIST_PATHS)}")
+        self.secret_id = secret_id
+        self._secret_key = secret_key
+        self._token = token
+        self.queue_id = queue_id
+        self.list_path = list_path or "/ai_jobs"
+        self.page_size = max(1, min(PAGE_SIZE, page_size))
+        options = dict(http_options or {})
+        options["secrets"] = [s for s in (secret_key, token, *options.get("secrets", ())) if s]
+        self.http = HttpClient(
+            on_attempt=self._on_attempt, request_id_headers=("x-ci-request-id", "x-cos-request-id"), **options
+        )
+
+    def __repr__(self):
+        return f"<TencentProvider {self.bucket} {self.region}>"
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _get(self, operation: str, path: str, params: dict[str, str] | None = None):
+        """Sign (per attempt: q-sign-time must be fresh), send, parse; returns (root, request id)."""
+        # Paths here are built from safe characters only, so the decoded path (signed) and the
+        # path sent are the same string.
+        assert _SAFE_PATH.match(path), path
+        params = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        query = "&".join(f"{encode(k)}={encode(v)}" for k, v in params.items())
+        url = self.base_url + path + (f"?{query}" if query else "")
+        # Like the SDK, sign the URL's host name without a port (an endpoint override may have one).
+        signed_host = urlsplit(self.base_url).hostname
+
+        def sign_attempt(headers: dict) -> dict:
+            to_sign = {"host": signed_host}
+            if self._token:
+                to_sign[TOKEN_HEADER] = self._token
+                headers[TOKEN_HEADER] = self._token
+            headers["Host"] = self.host
+            headers["Authorization"] = sign(
+                method="GET",
+                path=path,
+                params=params,
+                headers=to_sign,
+                secret_id=self.secret_id,
+                secret_key=self._secret_key,
+            )
+            return headers
+
+        response = self.http.request(
+            "GET",
+            url,
+            headers={"Accept": "application/xml"},
+            sign=sign_attempt,
+            parse_error=parse_error,
+            operation=operation,
+        )
+        root = parse_xml(response.content, operation, response.request_id)
+        if _local(root.tag) != "Response":
+            raise ResponseError(
+                f"{operation}: expected a <Response> document, got <{_local(root.tag)}>", request_id=response.request_id
+            )
+        return root, response.request_id
+
+    # -- vendor operations -------------------------------------------------------------------
+
+    def list_jobs(self, next_token: str = "", size: int = PAGE_SIZE):
+        # DescribeMediaJobs ("Pulling Content Recognition Jobs in Batches" / seed 004, GET /ai_jobs).
+        # Oldest first: new jobs land at the end, so a listing in progress never shifts.
+        params = {"tag": "Translation", "size": str(size), "orderByTime": "Asc", "nextToken": next_token}
+        if self.queue_id:
+            params["queueId"] = self.queue_id
+        return self._get("DescribeMediaJobs", self.list_path, params)
+
+    def describe_job(self, job_id: str):
+        # DescribeAIJob ("Querying job", GET /ai_jobs/<jobId>).
+        if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
+            raise ValueError(f"invalid CI job id {job_id!r}")
+        return self._get("DescribeAIJob", f"/ai_jobs/{job_id}")
+
+    # -- Provider interface ------------------------------------------------------------------
+
+    def check_connection(self) -> str:
+        root, _ = self.list_jobs(size=1)
+        jobs = [c for c in root if _local(c.tag) == "JobsDetail"]
+        return (
+            f"CI {self.bucket} ({self.region}), {self.list_path}: listing works"
+            f" ({'at least one' if jobs else 'no'} translation job)"
+        )
+
+    def iter_pages(self, kind: str) -> Iterator[Page]:
+        if kind != TRANSLATION:
+            raise ValueError(f"{kind} is not a Tencent CI job kind")
+        return self._pages()
+
+    def _pages(self) -> Iterator[Page]:
+        """Follow NextToken to the end. A token seen before means the service is looping: the
+        listing is reported incomplete (ResponseError) so the sync marks nothing as gone."""
+        token = ""
+        seen_tokens: set[str] = set()
+        empty_in_a_row = 0
+        for _ in range(MAX_PAGES):
+            root, request_id = self.list_jobs(token, self.page_size)
+            records = [listed_translation(element_to_dict_checked(e)) for e in root if _local(e.tag) == "JobsDetail"]
+            next_token = ""
+            for child in root:
+                if _local(child.tag) == "NextToken":
+                    next_token = (child.text or "").strip()
+            if next_token and (next_token == token or next_token in seen_tokens):
+                raise ResponseError(
+                    f"DescribeMediaJobs: NextToken {next_token[:40]!r} repeated; listing stopped", request_id=request_id
+                )
+            empty_in_a_row = 0 if records else empty_in_a_row + 1
+            if next_token and empty_in_a_row > MAX_EMPTY_PAGES:
+                raise ResponseError(
+                    f"DescribeMediaJobs: {empty_in_a_row} empty pages in a row that still carry a NextToken;"
+                    " listing stopped",
+                    request_id=request_id,
+                )
+            yield Page(total=None, next_cursor=next_token or None, request_id=request_id, listed=records)
+            if not next_token:
+                return
+            seen_tokens.add(token)
+            token = next_token
+        raise ResponseError(f"DescribeMediaJobs: more than {MAX_PAGES} pages; listing stopped")
+
+    def get_job(self, kind: str, remote_id: str) -> JobRecord | None:
+        if kind != TRANSLATION:
+            raise ValueError(f"{kind} is not a Tencent CI job kind")
+        try:
+            root, request_id = self.describe_job(remote_id)
+        except NotFoundError:
+            return None
+        missing = ""
+        for child in root:
+            name = _local(child.tag)
+            if name == "JobsDetail":
+                record = translation_record(element_to_dict_checked(child))
+                if record.remote_id == remote_id:
+                    return record
+            elif name == "NonExistJobIds":
+                missing += "," + (child.text or "")
+        if remote_id in {part.strip() for part in missing.split(",")}:
+            return None
+        raise ResponseError(
+            f"DescribeAIJob: the answer holds neither job {remote_id} nor NonExistJobIds", request_id=request_id
+        )
+
+    def fetch_detail(self, record: JobRecord) -> Detail:
+        # The list already carries everything CI knows about a translation job; no extra call.
+        return Detail(record, [])
