@@ -59,6 +59,7 @@ COLUMNS = (
     Column("synced_at"),
     Column("state_changed_at"),
     Column("needs_detail"),
+    Column("detail_synced_at", on_conflict=False),  # written by the detail phase only
     Column("gone"),
     Column("gone_at"),
 )
