@@ -10,6 +10,7 @@ import sys
 
 from . import defaults, faults
 from .clock import parse_time_ms
+from .ratelimit import parse_rps
 from .server import App, Server, stderr_log
 
 
@@ -33,6 +34,15 @@ def build_parser():
         help="inject a fault, e.g. error:op=avatar.list,after=2,count=1,status=503 (repeatable)",
     )
     p.add_argument("--latency-ms", type=int, help="shorthand for --fault latency:ms=N")
+    p.add_argument(
+        "--jitter-ms", type=int, help="with --latency-ms: each delay moves uniformly by up to +-N ms (never below 0)"
+    )
+    p.add_argument(
+        "--rate-limit",
+        type=float,
+        metavar="RPS",
+        help="requests a second per tenant (MetaStudio project, CI AppId), burst RPS; then the vendor's 429",
+    )
     p.add_argument("--skew-seconds", type=int, help="shorthand for --fault skew:seconds=N")
     p.add_argument("--quiet", action="store_true", help="no request log on stderr")
     for name in defaults.ENV_VARS:
@@ -42,8 +52,22 @@ def build_parser():
     return p
 
 
+def parse_args(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.jitter_ms is not None and not args.latency_ms:
+        parser.error("--jitter-ms needs --latency-ms")
+    if args.jitter_ms is not None and args.jitter_ms < 0:
+        parser.error("--jitter-ms must be >= 0")
+    try:
+        args.rate_limit = parse_rps(args.rate_limit)
+    except ValueError as exc:
+        parser.error(f"--rate-limit: {exc}")
+    return args
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     credentials = {}
     for name, env in defaults.ENV_VARS.items():
         value = getattr(args, name)
@@ -52,7 +76,7 @@ def main(argv=None):
         credentials[name] = value  # None -> the demo default
     specs = [faults.parse_cli(text) for text in args.fault]
     if args.latency_ms:
-        specs.append(faults.normalise({"kind": "latency", "ms": args.latency_ms}))
+        specs.append(faults.normalise({"kind": "latency", "ms": args.latency_ms, "jitter": args.jitter_ms}))
     if args.skew_seconds:
         specs.append(faults.normalise({"kind": "skew", "seconds": args.skew_seconds}))
     start_ms = parse_time_ms(args.start) if args.start else None
@@ -65,12 +89,14 @@ def main(argv=None):
         arrivals=args.arrivals,
         credentials=credentials,
         faults_=specs,
+        rate_limit=args.rate_limit,
         log=None if args.quiet else stderr_log,
     )
     server = Server(app, args.host, args.port)
+    limit = f", rate limit {args.rate_limit}/s per tenant" if args.rate_limit else ""
     print(
         f"fakecloud listening on {app.url} (jobs={args.jobs} per kind, seed={args.seed}, "
-        f"speed={args.speed:g}; control API: {app.url}/_fakecloud/state)",
+        f"speed={args.speed:g}{limit}; control API: {app.url}/_fakecloud/state)",
         flush=True,
     )
     try:

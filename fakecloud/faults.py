@@ -10,7 +10,8 @@ A fault is a dict (JSON on the control API, `kind:key=value,...` on the command 
     count    then fire for this many matching requests; omitted = every one from then on
 
 and, per kind:
-    latency    ms=200                       sleep before answering
+    latency    ms=200, jitter=0             sleep before answering: ms, plus or minus up to jitter
+                                             (uniform, never below 0), drawn from the server's seed
     error      status=500|502|503|504        the vendor's 5xx body
     throttle   status=429, retry_after=1     APIGW.0308 JSON / CI SlowDown XML, with Retry-After
     hang       seconds=35 (max 600)          sleep, then answer normally (or never, if stopped)
@@ -31,6 +32,7 @@ and, per kind:
 """
 
 import fnmatch
+import random
 import threading
 
 KINDS = ("latency", "error", "throttle", "hang", "truncate", "malformed", "oversize", "duplicate", "skew")
@@ -84,9 +86,11 @@ def normalise(spec):
         fault["count"] = int(_number(fault["count"], "count"))
         if fault["count"] < 0:
             raise FaultError("count must be >= 0")
-    for key in ("ms", "seconds", "bytes", "k", "retry_after", "status"):
+    for key in ("ms", "jitter", "seconds", "bytes", "k", "retry_after", "status"):
         if key in fault:
             fault[key] = _number(fault[key], key)
+    if kind == "latency" and (fault["ms"] < 0 or fault.get("jitter", 0) < 0):
+        raise FaultError("latency ms and jitter must be >= 0")
     if kind == "error" and fault["status"] not in (500, 502, 503, 504):
         raise FaultError("error status must be 500, 502, 503 or 504")
     if kind == "hang":
@@ -123,11 +127,22 @@ def op_matches(pattern_text, op):
     return False
 
 
+def latency_ms(fault, rng):
+    """One request's delay: ms, moved uniformly by up to +-jitter, never negative."""
+    jitter = fault.get("jitter", 0)
+    if not jitter:
+        return fault["ms"]
+    return max(0.0, fault["ms"] + rng.uniform(-jitter, jitter))
+
+
 class FaultSet:
-    def __init__(self):
+    def __init__(self, seed=None):
         self._lock = threading.Lock()
         self._faults = []
         self._next_id = 1
+        # Jitter is drawn from the seed: a sequential client sees the same delays run after run
+        # (concurrent clients interleave their draws, so only their bounds are repeatable).
+        self._rng = random.Random(seed)
 
     def add(self, spec):
         fault = normalise(spec)
@@ -172,5 +187,13 @@ class FaultSet:
                 if fault.get("count") is not None and fault["fired"] >= fault["count"]:
                     continue
                 fault["fired"] += 1
-                fired.setdefault(fault["kind"], dict(fault))
+                if fault["kind"] in fired:
+                    continue  # the first matching fault of a kind is the one applied
+                if fault["kind"] == "latency":
+                    delay = round(latency_ms(fault, self._rng), 3)
+                    fault["min_delay_ms"] = min(fault.get("min_delay_ms", delay), delay)
+                    fault["max_delay_ms"] = max(fault.get("max_delay_ms", delay), delay)
+                    fired["latency"] = dict(fault, delay_ms=delay)
+                else:
+                    fired[fault["kind"]] = dict(fault)
         return fired

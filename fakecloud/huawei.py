@@ -707,11 +707,15 @@ def server_error(status, request_id):
     return error(status, code, message, request_id)
 
 
-def throttled(status, retry_after, request_id):
+# The text as docs/vendors/huawei-metastudio.md §10 gives it; limit 20 is cn-north-4's list/detail rate.
+THROTTLE_MESSAGE = "The throttling threshold has been reached: policy user over ratelimit, limit:{limit}, time:1 second"
+
+
+def throttled(status, retry_after, request_id, limit=20):
     return gateway_error(
         status,
         "APIGW.0308",
-        "The throttling threshold has been reached: policy user over ratelimit, limit:20, time:1 second",
+        THROTTLE_MESSAGE.format(limit=limit),
         request_id,
         extra_headers=[("Retry-After", str(retry_after))],
     )

@@ -3,8 +3,10 @@
 Requests arrive in origin form (`GET /v1/...`) or absolute form (`GET http://bucket.ci.region.
 myqcloud.com/ai_jobs?...`, what an SDK sends through `Proxies={'http': url}`); either way they
 are routed by path: `/v1/` is MetaStudio, `/v3/` is IAM, the rest is CI. Per request: count it,
-fire the matching faults, verify the signature (IAM checks the password in its own handler), run
-the operation, then apply the body faults. HTTP/1.1 keep-alive, always with Content-Length.
+spend one request of its tenant's rate limit (if one is set; a throttled request stops here, so it
+changes nothing), fire the matching faults, verify the signature (IAM checks the password in its
+own handler), run the operation, then apply the body faults. HTTP/1.1 keep-alive, always with
+Content-Length.
 
 The control API needs no signature; it answers loopback clients only (fakecloud is a local
 simulator and should be bound to 127.0.0.1).
@@ -12,6 +14,7 @@ simulator and should be bound to 127.0.0.1).
 
 import ipaddress
 import json
+import math
 import socket
 import sys
 import threading
@@ -23,6 +26,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from . import auth, data, faults, huawei, iam, tencent
 from .clock import VirtualClock, parse_time_ms, rfc3339
 from .defaults import DEFAULTS
+from .ratelimit import RateLimiter
 from .wire import Request, huawei_request_id
 
 COUNTER_KEYS = (
@@ -34,6 +38,9 @@ COUNTER_KEYS = (
         "huawei.auth_failures",
         "iam.auth_failures",
         "ci.auth_failures",
+        "throttled",
+        "huawei.throttled",
+        "ci.throttled",
         "unknown",
     ]
 )
@@ -85,6 +92,7 @@ class App:
         arrivals=None,
         credentials=None,
         faults_=(),
+        rate_limit=None,
         log=None,
     ):
         creds = dict(DEFAULTS)
@@ -110,7 +118,8 @@ class App:
         self.clock = VirtualClock(start_ms, speed)
         self.store = data.Store(self.clock, seed=seed, jobs=jobs, short_jobs=short_jobs, arrivals=arrivals)
         self.tokens = iam.TokenStore()
-        self.faults = faults.FaultSet()
+        self.faults = faults.FaultSet(seed=seed)
+        self.limiter = RateLimiter(rate_limit)
         for spec in faults_:
             self.faults.add(spec)
         self.counters = Counters()
@@ -139,9 +148,12 @@ class App:
             return self._no_route(cloud, op, req), {}
         req.params = {k: unquote(v) for k, v in params.items()}
         self.counters.add(op)
+        throttled = self._over_limit(cloud, req)
+        if throttled is not None:
+            return throttled, {}
         fired = self.faults.fire(op)
         if "latency" in fired:
-            fired_sleep(fired["latency"]["ms"] / 1000)
+            fired_sleep(fired["latency"]["delay_ms"] / 1000)
         if "hang" in fired:
             if fired_sleep(fired["hang"]["seconds"]):
                 return None, fired  # stopping: drop the connection
@@ -161,6 +173,27 @@ class App:
             return huawei.error(400, "MSS.00010009", "urlTenantId is not equal tokenTenantId", req.request_id), fired
         req.duplicate = fired.get("duplicate")
         return CLOUDS[cloud].HANDLERS[op](self, req), fired
+
+    def _tenant(self, cloud, req):
+        """Whose rate limit a request spends: its MetaStudio project, or its CI bucket's owner
+        (AppId; two buckets of one account share it). IAM is not a MetaStudio call: None."""
+        if cloud == "huawei":
+            return "huawei", req.params.get("project", "")
+        if cloud == "tencent":
+            return "tencent", tencent.appid_of(tencent.bucket_of(req.host, self.tencent["bucket"]))
+        return None
+
+    def _over_limit(self, cloud, req):
+        """The vendor's throttling answer when the request's tenant is over the rate limit, else None."""
+        refused = self.limiter.take(self._tenant(cloud, req))
+        if refused is None:
+            return None
+        wait, rps = refused
+        self.counters.add("throttled")
+        self.counters.add("huawei.throttled" if cloud == "huawei" else "ci.throttled")
+        # Neither vendor documents Retry-After on a throttled answer; the throttle fault sends one,
+        # so the limit does too: whole seconds until the tenant's next request would pass.
+        return CLOUDS[cloud].throttled(429, max(1, math.ceil(wait)), req.request_id, limit=rps)
 
     def _no_route(self, cloud, op, req):
         if cloud == "iam":
@@ -278,6 +311,7 @@ class App:
             },
             "short_job_ids": self.store.short_job_ids(),
             "faults": self.faults.describe(),
+            "rate_limit": self.limiter.describe(),
         }
 
     def job_info(self, kind, job_id):
@@ -328,6 +362,17 @@ class App:
                         for spec in specs:
                             self.faults.add(spec)
                     return 200, {"faults": self.faults.describe()}
+            if name == "rate-limit":
+                if method == "GET":
+                    return 200, self.limiter.describe()
+                if method == "DELETE":
+                    self.limiter.set(None)
+                    return 200, self.limiter.describe()
+                if method in ("PUT", "POST"):
+                    if not isinstance(payload, dict) or "rps" not in payload:
+                        raise ValueError("rps is required (null turns the limit off)")
+                    self.limiter.set(payload["rps"])
+                    return 200, self.limiter.describe()
             if name == "advance" and method == "POST":
                 seconds = float(_require(payload, "seconds"))
                 now = self.store.advance(seconds)
@@ -399,6 +444,9 @@ CONTROL_HELP = [
     'PUT    /_fakecloud/faults                     replace them: {"faults": [{"kind": ...}, ...]}',
     "POST   /_fakecloud/faults                     add one (or a list)",
     "DELETE /_fakecloud/faults                     clear them",
+    "GET    /_fakecloud/rate-limit                 the per-tenant request limit: {rps, burst}",
+    'POST   /_fakecloud/rate-limit                 {"rps": N}: N requests a second, burst N; null = off',
+    "DELETE /_fakecloud/rate-limit                 no limit",
     'POST   /_fakecloud/advance                    {"seconds": N}: move the virtual clock',
     "POST   /_fakecloud/iam/expire                 expire every issued IAM token now",
     "GET    /_fakecloud/jobs/<kind>                 every visible job: id, name, state",

@@ -43,6 +43,22 @@ def match(method, path):
     return match_route(ROUTES, method, path)
 
 
+# docs/vendors/tencent-ci.md §1 and §14: <BucketName-APPID>.ci.<Region>.myqcloud.com
+_CI_HOST = re.compile(r"^(?P<bucket>[a-z0-9-]+-\d+)\.ci\.[a-z0-9-]+\.myqcloud\.com$")
+
+
+def bucket_of(host, default):
+    """The bucket a request is for: from a `<bucket>.ci.<region>.myqcloud.com` Host (any port),
+    else the configured one (an SDK sent by IP and Port, or a plain origin-form request)."""
+    found = _CI_HOST.match(host.lower().split(":", 1)[0])
+    return found["bucket"] if found else default
+
+
+def appid_of(bucket):
+    """The bucket owner: the digits after the last `-` of `name-APPID`."""
+    return bucket.rsplit("-", 1)[-1]
+
+
 def request_id():
     raw = f"{int(time.time()):x}_{os.urandom(3).hex()}_{os.urandom(2).hex()}_{os.urandom(3).hex()}"
     return base64.b64encode(raw.encode()).decode()
@@ -318,7 +334,8 @@ def server_error(status, rid):
     return error(status, code, message, rid)
 
 
-def throttled(status, retry_after, rid):
+def throttled(status, retry_after, rid, limit=None):
+    # tencent-ci.md §12/§13: SlowDown (1020, frequency control); unlike APIGW.0308 it names no limit.
     return error(
         status, "SlowDown", "Please reduce your request rate.", rid, extra_headers=[("Retry-After", str(retry_after))]
     )

@@ -11,7 +11,8 @@
         fc.expire_tokens()          # every issued IAM token expires now; returns how many did
         fc.set_fault("error", op="avatar.list", after=2, count=1, status=503)   # page 3 fails
         fc.clear_faults()
-        fc.counters()               # {"avatar.list": 3, ..., "auth_failures": 0}
+        fc.set_rate_limit(5)        # 5 requests a second per tenant, burst 5; None turns it off
+        fc.counters()               # {"avatar.list": 3, ..., "auth_failures": 0, "throttled": 0}
         fc.reset_counters()
         job_id = fc.add_job("avatar", name="x", state="TRAINING")
         fc.remove_job("avatar", job_id)
@@ -78,6 +79,10 @@ class _Control:
     def clear_faults(self):
         self._ok("DELETE", "/_fakecloud/faults")
 
+    def set_rate_limit(self, rps):
+        """rps requests a second per tenant with a burst of rps (budgets start full); None: no limit."""
+        return self._ok("POST", "/_fakecloud/rate-limit", {"rps": rps})
+
     def counters(self):
         return self._ok("GET", "/_fakecloud/counters")
 
@@ -117,6 +122,7 @@ class FakeCloudServer(_Control):
         short_jobs=None,
         arrivals=None,
         faults=(),
+        rate_limit=None,
         log=None,
         **credentials,
     ):
@@ -132,6 +138,7 @@ class FakeCloudServer(_Control):
             arrivals=arrivals,
             credentials=credentials,
             faults_=faults,
+            rate_limit=rate_limit,
             log=log,
         )
         self._host, self._port = host, port
@@ -180,7 +187,18 @@ class FakeCloudServer(_Control):
 
 
 class FakeCloudProcess(_Control):
-    def __init__(self, jobs=300, seed=1, speed=0, host="127.0.0.1", port=0, extra_args=(), stderr=None, **credentials):
+    def __init__(
+        self,
+        jobs=300,
+        seed=1,
+        speed=0,
+        host="127.0.0.1",
+        port=0,
+        rate_limit=None,
+        extra_args=(),
+        stderr=None,
+        **credentials,
+    ):
         unknown = set(credentials) - set(_CREDENTIAL_KEYS)
         if unknown:
             raise TypeError(f"unknown credential arguments: {', '.join(sorted(unknown))}")
@@ -199,6 +217,7 @@ class FakeCloudProcess(_Control):
             "--speed",
             str(speed),
             "--quiet",
+            *(["--rate-limit", str(rate_limit)] if rate_limit is not None else []),
             *extra_args,
         ]
         self._env = dict(os.environ)

@@ -78,7 +78,7 @@ class CloudAccountAdmin(admin.ModelAdmin):
             _("Huawei IAM user (token auth, instead of AK/SK)"),
             {"fields": ["iam_domain", "iam_user", "iam_password", "clear_iam_password", "iam_endpoint"]},
         ),
-        (_("Sync"), {"fields": ["kinds", "sync_interval", "active_sync_interval"]}),
+        (_("Sync"), {"fields": ["kinds", "sync_interval", "active_sync_interval", "full_sync_interval", "max_rps"]}),
         (_("Status"), {"fields": readonly_fields}),
     ]
 

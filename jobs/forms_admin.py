@@ -108,6 +108,8 @@ class CloudAccountForm(forms.ModelForm):
             "enabled",
             "sync_interval",
             "active_sync_interval",
+            "full_sync_interval",
+            "max_rps",
         ]
 
     def __init__(self, *args, **kwargs):

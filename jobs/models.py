@@ -4,6 +4,7 @@ Every index names the query that needs it.
 """
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -94,6 +95,21 @@ class CloudAccount(models.Model):
     active_sync_interval = models.PositiveIntegerField(
         _("sync interval while jobs are in progress (seconds)"),
         default=settings.SYNC_ACTIVE_INTERVAL,
+    )
+    full_sync_interval = models.PositiveIntegerField(
+        _("full listing every (seconds)"),
+        default=settings.SYNC_FULL_INTERVAL,
+        help_text=_("Other syncs read only jobs that can have changed; only a full listing marks jobs gone."),
+    )
+    max_rps = models.FloatField(
+        _("request budget (requests/s)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.1), MaxValueValidator(1000)],
+        help_text=_(
+            "This account's share of its cloud tenant's request rate, shared with every account on the same "
+            "tenant. Empty: half the vendor's documented rate (MetaStudio: 10 in cn-north-4, 5 elsewhere; CI: 5)."
+        ),
     )
 
     # The lease: one sync per account at a time (claimed by a conditional UPDATE).
@@ -364,6 +380,9 @@ class SyncRun(models.Model):
     account = models.ForeignKey(CloudAccount, on_delete=models.CASCADE, related_name="sync_runs")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     trigger = models.CharField(max_length=16, default="schedule")  # schedule / manual / command
+    # full: the whole listing (the only mode that marks jobs gone); incremental: only what can
+    # have changed; tracked: short jobs re-read by id; refresh: one job.
+    mode = models.CharField(max_length=12, default="full")
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)

@@ -110,3 +110,10 @@ TABLES = {
 
 def unified_status(kind: str, state: str) -> str:
     return TABLES.get(kind, {}).get(state, S.UNKNOWN).value
+
+
+def unsettled_states(kind: str) -> list[str]:
+    """The vendor states of ``kind`` a job can still leave by itself (not succeeded, failed or
+    cancelled): what an incremental refresh lists. Sorted, so the request is the same each time."""
+    settled = {S.SUCCEEDED, S.FAILED, S.CANCELLED}
+    return sorted(state for state, status in TABLES.get(kind, {}).items() if status not in settled)

@@ -57,7 +57,12 @@ def dispatch_due_syncs() -> int:
     max_retries=MAX_RETRIES,
 )
 def sync_account(
-    self, account_id: int, kinds: list[str] | None = None, trigger: str = "schedule", run_ids: list[int] | None = None
+    self,
+    account_id: int,
+    kinds: list[str] | None = None,
+    trigger: str = "schedule",
+    run_ids: list[int] | None = None,
+    full: bool = False,
 ) -> list[int]:
     account = CloudAccount.objects.filter(pk=account_id).first()
     runs = list(SyncRun.objects.filter(pk__in=run_ids or [])) if run_ids else None
@@ -65,7 +70,7 @@ def sync_account(
         SyncRun.objects.filter(pk__in=run_ids or []).delete()
         return []
     try:
-        done = sync.sync_account(account, kinds=kinds, trigger=trigger, runs=runs)
+        done = sync.sync_account(account, kinds=kinds, trigger=trigger, runs=runs, full=full)
     except SoftTimeLimitExceeded:
         log.warning("sync of %s hit its time limit", account.name)
         return []
@@ -73,7 +78,7 @@ def sync_account(
     if transient and self.request.retries < self.max_retries:
         kinds_left = [r.kind for r in transient]
         raise self.retry(
-            kwargs={"kinds": kinds_left, "trigger": trigger, "run_ids": None},
+            kwargs={"kinds": kinds_left, "trigger": trigger, "run_ids": None, "full": full},
             countdown=RETRY_DELAY * (2**self.request.retries),
         )
     return [r.pk for r in done]

@@ -1,7 +1,8 @@
 """Fixtures (see tests/conftest.py): cloud accounts, an in-memory provider, accounts wired to fakecloud.
 
 - ``StubProvider``: implements jobs.providers.base.Provider from plain lists, with page
-  size, injected errors and call counts; for testing the sync service's own logic.
+  size, state filters, newest-first listings, reads by id, injected errors and call counts
+  (``api_calls`` in all, ``calls`` per operation); for testing the sync service's own logic.
 - ``huawei_account`` / ``tencent_account``: CloudAccount rows (no network).
 - ``fc_huawei`` / ``fc_tencent``: accounts pointing at the session's fakecloud server
   (real HTTP, real signers), created with fakecloud's demo credentials.
@@ -10,6 +11,8 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -55,11 +58,32 @@ def make_assessment(suggestion="ok") -> AssessmentRecord:
     return AssessmentRecord(suggestion=suggestion, metrics=metrics)
 
 
-class StubProvider(Provider):
-    """Serves records from memory, page by page, counting calls like a real provider."""
+_tenants = itertools.count(1)
 
-    def __init__(self, records=(), page_size=3, kinds=("avatar_training", "voice_training", "voice_assessment")):
+
+class StubProvider(Provider):
+    """Serves records from memory, page by page, counting calls like a real provider.
+
+    ``calls`` counts vendor calls per operation: "list" (one per listing page), "get_job",
+    "get_jobs" (one per request: ``get_batch`` ids each, or one id each when it is None, like
+    MetaStudio), "detail" and "check"; ``api_calls`` is their sum. ``listings`` records the
+    arguments of each ``iter_pages`` call and ``reads`` the ids of each ``get_jobs`` request."""
+
+    def __init__(
+        self,
+        records=(),
+        page_size=3,
+        kinds=("avatar_training", "voice_training", "voice_assessment"),
+        *,
+        tenant=None,
+        get_batch=None,
+    ):
         super().__init__()
+        self.tenant = tenant or str(next(_tenants))  # a budget of its own unless told to share
+        self.get_batch = get_batch
+        self.calls = Counter()
+        self.listings = []  # (kind, sorted states or None, newest_first, fetch_ahead)
+        self.reads = []  # the ids of each get_jobs request
         self.kinds = tuple(kinds)
         self.listable_kinds = tuple(k for k in kinds if k != "voice_assessment")
         self.records = {}  # kind -> list[JobRecord] (the vendor's list, in order)
@@ -94,25 +118,56 @@ class StubProvider(Provider):
         self.records[kind] = [r for r in self.records.get(kind, []) if r.remote_id != remote_id]
         self.tracked.pop((kind, remote_id), None)
 
-    def iter_pages(self, kind):
-        items = list(self.records.get(kind, []))
+    @property
+    def tenant_key(self):
+        return f"stub:{self.tenant}"
+
+    def _call(self, operation):
+        self.calls[operation] += 1
+        self.api_calls += 1
+
+    def iter_pages(self, kind, *, states=None, newest_first=False, fetch_ahead=True):
+        self.listings.append((kind, None if states is None else sorted(states), newest_first, fetch_ahead))
+        return self._pages(kind, states, newest_first)
+
+    def _pages(self, kind, states, newest_first):
+        if states is not None and not states:
+            yield Page([], total=0)  # an empty filter lists nothing, without a call (as the real ones)
+            return
+        # The vendor's list is oldest first; newest first is the same list reversed.
+        items = list(self.records.get(kind, []))[:: -1 if newest_first else 1]
+        if states is not None:
+            items = [r for r in items if r.state in states]
         pages = [items[i : i + self.page_size] for i in range(0, len(items), self.page_size)] or [[]]
         total = len({r.remote_id for r in items}) + self.hidden
         for index, chunk in enumerate(pages):
-            self.api_calls += 1
+            self._call("list")
             if self.fail_on_page and self.fail_on_page[0] == kind and self.fail_on_page[1] == index:
                 raise self.fail_on_page[2]
             nxt = index + 1 if index + 1 < len(pages) else None
             yield Page(records=list(chunk), total=total, next_cursor=nxt, request_id=f"req-{index}")
 
     def get_job(self, kind, remote_id):
-        self.api_calls += 1
+        self._call("get_job")
         if self.fail_get:
             raise self.fail_get
         return self.tracked.get((kind, remote_id))
 
+    def get_jobs(self, kind, remote_ids):
+        ids = list(dict.fromkeys(remote_ids))
+        size = self.get_batch or 1
+        found = {}
+        for start in range(0, len(ids), size):
+            batch = ids[start : start + size]
+            self._call("get_jobs")
+            self.reads.append(batch)
+            if self.fail_get:
+                raise self.fail_get
+            found.update({remote_id: self.tracked.get((kind, remote_id)) for remote_id in batch})
+        return found
+
     def fetch_detail(self, record):
-        self.api_calls += 1
+        self._call("detail")
         self.detail_calls.append(record.remote_id)
         if record.remote_id in self.fail_detail:
             raise self.fail_detail[record.remote_id]
@@ -120,7 +175,7 @@ class StubProvider(Provider):
         return Detail(record=dataclasses.replace(record, **extra), events=list(self.events.get(record.remote_id, [])))
 
     def check_connection(self):
-        self.api_calls += 1
+        self._call("check")
         return "ok: 3 jobs"
 
 
@@ -137,6 +192,7 @@ def huawei_account(db):
         project_id="0123456789abcdef0123456789abcdef",
         access_key_id="AKEXAMPLE0000000",
         kinds=["avatar_training", "voice_training", "voice_assessment"],
+        full_sync_interval=0,  # every sync a full listing; tests of the incremental refresh set it
     )
     account.set_secret_key("sk-super-secret-value")
     account.save()
@@ -153,6 +209,7 @@ def tencent_account(db):
         queue_id="p893bcda225bf4945a378da6662e81a89",
         access_key_id="AKIDEXAMPLE",
         kinds=["translation"],
+        full_sync_interval=0,
     )
     account.set_secret_key("tencent-secret-value")
     account.save()
@@ -170,7 +227,7 @@ def _demo_credentials():
     return defaults
 
 
-def make_fakecloud_accounts(base_url, prefix="fc"):
+def make_fakecloud_accounts(base_url, prefix="fc", full_sync_interval=0):
     """CloudAccounts for both clouds pointing at a fakecloud at `base_url` (demo credentials)."""
     d = _demo_credentials()
     hw = CloudAccount(
@@ -180,6 +237,7 @@ def make_fakecloud_accounts(base_url, prefix="fc"):
         endpoint=base_url,
         project_id=d.HUAWEI_PROJECT_ID,
         access_key_id=d.HUAWEI_AK,
+        full_sync_interval=full_sync_interval,  # 0: every sync a full listing
     )
     hw.set_secret_key(d.HUAWEI_SK)
     hw.save()
@@ -191,6 +249,7 @@ def make_fakecloud_accounts(base_url, prefix="fc"):
         bucket=d.TENCENT_BUCKET,
         queue_id=d.TENCENT_QUEUE_ID,
         access_key_id=d.TENCENT_SECRET_ID,
+        full_sync_interval=full_sync_interval,
     )
     ci.set_secret_key(d.TENCENT_SECRET_KEY)
     ci.save()

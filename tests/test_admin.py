@@ -32,6 +32,8 @@ def huawei_post(**overrides):
         "enabled": "on",
         "sync_interval": "300",
         "active_sync_interval": "60",
+        "full_sync_interval": "21600",
+        "max_rps": "",
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}

@@ -111,19 +111,19 @@ def test_editing_provider_source_rewrites_no_job_and_a_version_bump_rewrites_eac
             "avatar_training,voice_training",
             stdin=d.HUAWEI_SK + "\n",
         )
-        first = manage(ROOT, data, "syncjobs")
+        first = manage(ROOT, data, "syncjobs", "--full")
         assert "avatar_training: succeeded" in first and "20 new" in first
         mark = last_sync_mark(data)
 
-        again = manage(edited, data, "syncjobs")
+        again = manage(edited, data, "syncjobs", "--full")
 
         assert again.count(" 0 new, 0 changed, 20 unchanged") == 2, again
         assert rows_synced_since(data, mark) == 0
 
-        after_bump = manage(bumped, data, "syncjobs")
+        after_bump = manage(bumped, data, "syncjobs", "--full")
 
         assert after_bump.count(" 0 new, 20 changed, 0 unchanged") == 2, after_bump
         assert rows_synced_since(data, mark) == 40
         mark = last_sync_mark(data)
-        assert manage(bumped, data, "syncjobs").count(" 0 new, 0 changed, 20 unchanged") == 2
+        assert manage(bumped, data, "syncjobs", "--full").count(" 0 new, 0 changed, 20 unchanged") == 2
         assert rows_synced_since(data, mark) == 0

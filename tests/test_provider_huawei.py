@@ -520,11 +520,19 @@ class FakeMetaStudio:
 
     def listing_or_item(self, jobs, rest, params):
         if not rest:
-            return self.page(jobs, params, "jobs")
+            return self.page(self.filtered(jobs, params), params, "jobs")
         for job in jobs:
             if job["job_id"] == rest[0]:
                 return Reply(200, json.dumps(job), {"X-Request-Id": "rq-show"})
         return Reply(404, json.dumps({"error_code": "MSS.10001001", "error_msg": "not found"}))
+
+    @staticmethod
+    def filtered(jobs, params):
+        """The list APIs' `state` filter (one comma-separated value) and `sort_dir` (§2.1, §3.1);
+        the fake's jobs are held oldest first."""
+        states = set(params["state"].split(",")) if params.get("state") else None
+        chosen = [job for job in jobs if states is None or job["state"] in states]
+        return chosen[::-1] if params.get("sort_dir") == "desc" else chosen
 
     def page(self, items, params, key):
         offset = 0 if self.ignore_offset else int(params.get("offset", 0))
@@ -809,6 +817,131 @@ def test_it_checks_the_connection_with_one_cheap_call(metastudio):
     assert provider.api_calls == 1
 
 
+# --- filtered and newest-first listings, reads by id, tenant facts ---------------------------
+
+
+def test_it_sends_the_state_filter_and_newest_first_order_in_the_signed_query(metastudio):
+    fake = FakeMetaStudio(avatars=[avatar(1), avatar(2, state="JOB_SUCCESS"), avatar(3, state="WAIT_FILE_UPLOAD")])
+    server, provider = metastudio(fake)
+
+    pages = list(provider.iter_pages(AVATAR_TRAINING, states={"WAIT_FILE_UPLOAD", "TRAINING"}, newest_first=True))
+
+    # One comma-separated value, sorted, encoded as signed (the fake checks the signature
+    # with the SDK signer and that the URL went out exactly as signed).
+    [request] = server.requests
+    assert request.raw_path.endswith(
+        "?limit=100&offset=0&sort_dir=desc&sort_key=create_time&state=TRAINING%2CWAIT_FILE_UPLOAD"
+    )
+    assert [r.remote_id for page in pages for r in page.records] == ["a0003", "a0001"]
+    assert [p.total for p in pages] == [2]
+
+
+def test_it_filters_voice_jobs_by_state_oldest_first_by_default(metastudio):
+    server, provider = metastudio(FakeMetaStudio(voices=[voice(1), voice(2, state="SUCCEED"), voice(3)]))
+
+    records = [r for page in provider.iter_pages(VOICE_TRAINING, states=["PROCESSING"]) for r in page.records]
+
+    assert [r.remote_id for r in records] == ["v0001", "v0003"]
+    assert server.requests[0].params == {
+        "limit": "100",
+        "offset": "0",
+        "sort_dir": "asc",
+        "sort_key": "create_time",
+        "state": "PROCESSING",
+    }
+
+
+def test_it_pages_a_filtered_listing_by_its_filtered_count(metastudio):
+    jobs = [avatar(i, state="TRAINING" if i % 2 else "JOB_SUCCESS") for i in range(500)]
+    server, provider = metastudio(FakeMetaStudio(avatars=jobs))
+
+    pages = list(provider.iter_pages(AVATAR_TRAINING, states=["TRAINING"], newest_first=True))
+
+    ids = [r.remote_id for page in pages for r in page.records]
+    assert ids == [f"a{i:04d}" for i in range(499, 0, -2)]  # the 250 in training, newest first
+    assert [p.total for p in pages] == [250, 250, 250]  # the filtered count
+    assert [p.next_cursor for p in pages] == [100, 200, None]
+    assert offsets_requested(server) == [0, 100, 200]
+    assert {(r.params["state"], r.params["sort_dir"]) for r in server.requests} == {("TRAINING", "desc")}
+
+
+def test_a_filtered_listing_keeps_the_repeat_page_guard(metastudio):
+    fake = FakeMetaStudio(avatars=[avatar(i) for i in range(250)], ignore_offset=True)
+    server, provider = metastudio(fake, fetch_ahead=0)
+
+    with pytest.raises(ResponseError, match="repeats the previous page"):
+        list(provider.iter_pages(AVATAR_TRAINING, states=["TRAINING"]))
+
+    assert len(server.requests) == 2
+
+
+def test_it_asks_for_no_page_ahead_when_told_not_to(metastudio):
+    server, provider = metastudio(FakeMetaStudio(avatars=[avatar(i) for i in range(350)]))  # fetch_ahead=2
+
+    pages = provider.iter_pages(AVATAR_TRAINING, newest_first=True, fetch_ahead=False)
+    first = next(pages)
+    pages.close()  # a caller that met known jobs stops here
+
+    assert first.records[0].remote_id == "a0349"
+    assert [r.params["offset"] for r in server.requests] == ["0"]
+    assert provider.api_calls == 1
+
+
+def test_an_empty_state_filter_lists_nothing_without_a_call(metastudio):
+    server, provider = metastudio(FakeMetaStudio(avatars=[avatar(1)]))
+
+    pages = list(provider.iter_pages(AVATAR_TRAINING, states=()))
+
+    assert [(p.records, p.total, p.next_cursor) for p in pages] == [([], 0, None)]
+    assert server.requests == [] and provider.api_calls == 0
+
+
+@pytest.mark.parametrize(
+    "states, error", [("TRAINING", TypeError), (["TRAINING,JOB_SUCCESS"], ValueError), ([""], ValueError)]
+)
+def test_it_refuses_a_state_filter_it_cannot_send_as_one_value(metastudio, states, error):
+    server, provider = metastudio(FakeMetaStudio(avatars=[avatar(1)]))
+
+    with pytest.raises(error):
+        provider.iter_pages(AVATAR_TRAINING, states=states)
+
+    assert server.requests == []
+
+
+def test_it_gets_several_jobs_with_one_show_call_each_and_none_for_a_missing_one(metastudio):
+    server, provider = metastudio(FakeMetaStudio(avatars=[avatar(1), avatar(2)], voices=[voice(1)]))
+
+    found = provider.get_jobs(AVATAR_TRAINING, ["a0002", "gone-1", "a0001", "a0002"])
+    voices = provider.get_jobs(VOICE_TRAINING, iter(["v0001"]))
+
+    assert list(found) == ["a0002", "gone-1", "a0001"]  # each id once, in the order asked
+    assert (found["a0002"].name, found["gone-1"], found["a0001"].name) == ("Avatar 2", None, "Avatar 1")
+    assert voices["v0001"].kind == VOICE_TRAINING
+    assert [r.path.rsplit("/", 1)[-1] for r in server.requests] == ["a0002", "gone-1", "a0001", "v0001"]
+    assert provider.api_calls == 4
+
+
+def test_get_jobs_refuses_an_answer_about_another_job(metastudio):
+    fake = FakeMetaStudio(avatars=[avatar(1)])
+    fake.listing_or_item = lambda jobs, rest, params: Reply(200, json.dumps(avatar(9)))
+    _, provider = metastudio(fake)
+
+    with pytest.raises(ResponseError, match="asked for job a0001, the vendor answered job a0009"):
+        provider.get_jobs(AVATAR_TRAINING, ["a0001"])
+
+
+@pytest.mark.parametrize(
+    "region, rps", [("cn-north-4", 20.0), ("cn-east-3", 10.0), ("ap-southeast-3", 10.0), ("la-north-2", 10.0)]
+)
+def test_it_knows_its_tenant_and_the_documented_request_rate(region, rps):
+    provider = HuaweiProvider(region=region, project_id=PROJECT, access_key_id=AK, secret_key=SK)
+
+    assert provider.tenant_key == f"metastudio:{region}:{PROJECT}"
+    assert provider.documented_rps == rps
+    with pytest.raises(AttributeError):
+        provider.tenant_key = "other"  # read-only
+
+
 # --- against fakecloud (the simulator; its own signature checks) ----------------------------
 
 
@@ -990,3 +1123,38 @@ def test_it_still_lists_every_fakecloud_job_when_pages_carry_extra_duplicates(fa
 
     assert len(ids) > 30  # the duplicates are the sync's to drop
     assert set(ids) == {job["job_id"] for job in fakecloud.jobs("avatar")}
+
+
+@pytest.mark.parametrize(
+    "kind, fc_kind, op", [(AVATAR_TRAINING, "avatar", "avatar.list"), (VOICE_TRAINING, "voice", "voice.list")]
+)
+@pytest.mark.parametrize("newest_first", [False, True])
+def test_a_filtered_fakecloud_listing_returns_exactly_the_jobs_in_those_states(
+    fakecloud, kind, fc_kind, op, newest_first
+):
+    remote = {job["job_id"]: job["state"] for job in fakecloud.jobs(fc_kind)}
+    present = sorted(set(remote.values()))
+    states = {*present[: len(present) // 2 or 1], "NOT_A_STATE_ANY_JOB_IS_IN"}
+    expected = {job_id for job_id, state in remote.items() if state in states}
+    assert 0 < len(expected) < len(remote)
+    provider = fakecloud_provider(fakecloud, page_size=4)
+
+    pages = list(provider.iter_pages(kind, states=states, newest_first=newest_first))
+
+    records = [r for page in pages for r in page.records]
+    assert sorted(r.remote_id for r in records) == sorted(expected)  # each once, no other
+    assert {p.total for p in pages} == {len(expected)}
+    created = [r.created_at for r in records]
+    assert created == sorted(created, reverse=newest_first)
+    assert fakecloud.counters()[op] == provider.api_calls == len(pages) == -(-len(expected) // 4)
+
+
+def test_it_gets_fakecloud_jobs_by_id_with_none_for_an_unknown_one(fakecloud):
+    provider = fakecloud_provider(fakecloud)
+    wanted = [job["job_id"] for job in fakecloud.jobs("avatar")[:3]]
+
+    found = provider.get_jobs(AVATAR_TRAINING, [*wanted, "0" * 32])
+
+    assert [found[job_id].remote_id for job_id in wanted] == wanted
+    assert found["0" * 32] is None
+    assert fakecloud.counters()["avatar.detail"] == 4

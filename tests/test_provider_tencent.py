@@ -226,13 +226,23 @@ def test_get_provider_builds_a_tencent_client_from_an_account():
 
 
 class FakeCI:
-    """Enough CI for the client: NextToken paging, job detail, <Error> bodies; every
-    signature recomputed with the SDK's CosS3Auth and compared."""
+    """Enough CI for the client: NextToken paging with the `states` and `orderByTime` filters,
+    job detail of one or several ids (NonExistJobIds), <Error> bodies; every signature
+    recomputed with the SDK's CosS3Auth and compared."""
 
-    def __init__(self, jobs=(), token=None, pages=None):
-        self.jobs = list(jobs)
+    def __init__(self, jobs=(), token=None, pages=None, states=None):
+        self.jobs = list(jobs)  # ids, oldest first
         self.token = token
         self.pages = pages  # explicit list of (job ids, next token) replies, in order
+        self.states = states or {}  # id -> State ("Success" unless given)
+
+    def state(self, job_id):
+        return self.states.get(job_id, "Success")
+
+    def listed(self, params):
+        wanted = set(params["states"].split(",")) if params.get("states", "All") != "All" else None
+        ids = [i for i in self.jobs if wanted is None or self.state(i) in wanted]
+        return ids[::-1] if params.get("orderByTime", "Desc") == "Desc" else ids
 
     def verify(self, request):
         authorization = request.header("Authorization") or ""
@@ -261,16 +271,17 @@ class FakeCI:
             if self.pages is not None:
                 ids, token = self.pages.pop(0)
             else:
+                listed = self.listed(request.params)
                 start = int(request.params.get("nextToken") or 0)
                 size = int(request.params["size"])
-                ids = list(self.jobs[start : start + size])
-                token = str(start + size) if start + size < len(self.jobs) else ""
-            body = "".join(job_xml(job_id=i) for i in ids) + f"<NextToken>{token}</NextToken>"
+                ids = listed[start : start + size]
+                token = str(start + size) if start + size < len(listed) else ""
+            body = "".join(job_xml(job_id=i, state=self.state(i)) for i in ids) + f"<NextToken>{token}</NextToken>"
             return Reply(200, f"<Response>{body}</Response>", {"x-ci-request-id": f"rid-{len(ids)}"})
-        job_id = request.path.rsplit("/", 1)[-1]
-        if job_id in self.jobs:
-            return Reply(200, f"<Response>{job_xml(job_id=job_id)}</Response>")
-        return Reply(200, f"<Response><NonExistJobIds>{job_id}</NonExistJobIds></Response>")
+        ids = request.path.rsplit("/", 1)[-1].split(",")  # /jobs/<id>,<id>… (§4)
+        found = "".join(job_xml(job_id=i, state=self.state(i)) for i in ids if i in self.jobs)
+        missing = "".join(f"<NonExistJobIds>{i}</NonExistJobIds>" for i in ids if i not in self.jobs)
+        return Reply(200, f"<Response>{found}{missing}</Response>", {"x-ci-request-id": "rid-detail"})
 
 
 @pytest.fixture
@@ -416,6 +427,119 @@ def test_it_reports_a_non_response_document(ci):
         list(provider.iter_pages(TRANSLATION))
 
 
+# --- filtered and newest-first listings, reads by id, tenant facts ---------------------------
+
+
+def test_it_sends_the_states_filter_and_newest_first_order_in_the_signed_query(ci):
+    fake = FakeCI(jobs=["j1", "j2", "j3"], states={"j1": "Running", "j3": "Submitted"})
+    server, provider = ci(fake)
+
+    pages = list(provider.iter_pages(TRANSLATION, states={"Submitted", "Running", "Pause"}, newest_first=True))
+
+    assert [r.remote_id for page in pages for r in page.records] == ["j3", "j1"]
+    [request] = server.requests  # signed as sent: the fake recomputes the signature with CosS3Auth
+    assert request.params == {
+        "tag": "Translation",
+        "size": "100",
+        "orderByTime": "Desc",
+        "nextToken": "",
+        "states": "Pause,Running,Submitted",
+    }
+    assert "states=Pause%2CRunning%2CSubmitted" in request.raw_path  # one value, comma encoded
+    assert "&q-url-param-list=nexttoken;orderbytime;size;states;tag&" in request.header("Authorization")
+
+
+def test_it_pages_a_filtered_listing_sending_the_filter_with_every_page(ci):
+    jobs = [f"j{i:03d}" for i in range(230)]
+    fake = FakeCI(jobs=jobs, states=dict.fromkeys(jobs[::3], "Running"))
+    server, provider = ci(fake, page_size=30)
+
+    pages = list(provider.iter_pages(TRANSLATION, states=["Running"]))
+
+    assert [r.remote_id for page in pages for r in page.records] == jobs[::3]  # 77, oldest first
+    assert [p.next_cursor for p in pages] == ["30", "60", None]
+    assert all(p.total is None for p in pages)  # CI gives no count
+    assert [(r.params["states"], r.params["orderByTime"]) for r in server.requests] == [("Running", "Asc")] * 3
+
+
+def test_an_empty_state_filter_lists_nothing_without_a_call(ci):
+    server, provider = ci(FakeCI(jobs=["j1"]))
+
+    pages = list(provider.iter_pages(TRANSLATION, states=set(), fetch_ahead=False))
+
+    assert [(p.records, p.total, p.next_cursor) for p in pages] == [([], 0, None)]
+    assert server.requests == [] and provider.api_calls == 0
+
+
+def test_it_reads_several_jobs_in_one_request_and_none_for_the_missing_ones(ci):
+    server, provider = ci(FakeCI(jobs=["j1", "j2"], states={"j2": "Running"}))
+
+    found = provider.get_jobs(TRANSLATION, ["j2", "zz", "j1", "j2"])
+
+    assert list(found) == ["j2", "zz", "j1"]
+    assert (found["j2"].state, found["zz"], found["j1"].state) == ("Running", None, "Success")
+    [request] = server.requests
+    assert request.path == "/jobs/j2,zz,j1"  # the multi-id read is documented on /jobs (§4)
+    assert provider.api_calls == 1
+
+
+def test_it_reads_at_most_get_batch_ids_per_request(ci):
+    ids = [f"j{i:03d}" for i in range(120)]
+    server, provider = ci(FakeCI(jobs=ids[:100]))
+
+    found = provider.get_jobs(TRANSLATION, ids)
+
+    assert tencent.GET_BATCH == 50
+    assert [len(r.path.removeprefix("/jobs/").split(",")) for r in server.requests] == [50, 50, 20]
+    assert [job_id for job_id, record in found.items() if record is None] == ids[100:]
+    assert provider.get_jobs(TRANSLATION, []) == {} and len(server.requests) == 3
+
+
+def test_it_reads_non_exist_job_ids_given_as_one_comma_separated_text(ci):
+    body = f"<Response>{job_xml(job_id='j1')}<NonExistJobIds>x1, x2</NonExistJobIds></Response>"
+    _, provider = ci(lambda request: Reply(200, body))
+
+    assert provider.get_jobs(TRANSLATION, ["x1", "j1", "x2"]) == {"x1": None, "j1": mock.ANY, "x2": None}
+
+
+@pytest.mark.parametrize(
+    "answer, reason",
+    [
+        (job_xml(job_id="j1") + job_xml(job_id="other"), "not asked for: other"),
+        (job_xml(job_id="j1") + "<NonExistJobIds>j2,other</NonExistJobIds>", "not asked for: other"),
+        (job_xml(job_id="j1"), "holds neither job.s. j2 nor NonExistJobIds"),
+        (job_xml(job_id="j1") + "<NonExistJobIds>j1,j2</NonExistJobIds>", "j1 both answered and missing"),
+    ],
+)
+def test_it_refuses_an_answer_that_does_not_match_the_ids_asked_for(ci, answer, reason):
+    _, provider = ci(lambda request: Reply(200, f"<Response>{answer}</Response>", {"x-ci-request-id": "rid-x"}))
+
+    with pytest.raises(ResponseError, match=reason) as raised:
+        provider.get_jobs(TRANSLATION, ["j1", "j2"])
+
+    assert raised.value.request_id == "rid-x"
+
+
+@pytest.mark.parametrize("bad", ["a,b", "../x", "", 7])
+def test_it_refuses_an_id_it_cannot_put_in_a_path_before_any_call(ci, bad):
+    server, provider = ci(FakeCI(jobs=["j1"]))
+
+    with pytest.raises(ValueError, match="invalid CI job id"):
+        provider.get_jobs(TRANSLATION, ["j1", bad])
+
+    assert server.requests == []
+
+
+def test_it_knows_its_tenant_and_that_ci_documents_no_request_rate():
+    provider = TencentProvider(region="ap-guangzhou", bucket=BUCKET, secret_id=SECRET_ID, secret_key=SECRET_KEY)
+    other = TencentProvider(
+        region="ap-beijing", bucket="other-name-1250000000", secret_id=SECRET_ID, secret_key=SECRET_KEY
+    )
+
+    assert provider.tenant_key == other.tenant_key == "ci:1250000000"  # one AppId, two buckets
+    assert provider.documented_rps is None
+
+
 # --- against fakecloud (the simulator; its own signature checks) ----------------------------
 
 
@@ -508,3 +632,34 @@ def test_it_handles_fakecloud_faults(fakecloud, fault, outcome):
         with pytest.raises(outcome):
             list(provider.iter_pages(TRANSLATION))
     assert fakecloud.counters()["ci.list"] == provider.api_calls
+
+
+@pytest.mark.parametrize("list_path", ["/ai_jobs", "/jobs"])
+@pytest.mark.parametrize("newest_first", [False, True])
+def test_a_filtered_fakecloud_listing_returns_exactly_the_jobs_in_those_states(fakecloud, list_path, newest_first):
+    remote = {job["job_id"]: job["state"] for job in fakecloud.jobs("translation")}
+    states = {"Running", "Submitted", "Pause"}
+    expected = {job_id for job_id, state in remote.items() if state in states}
+    assert 0 < len(expected) < len(remote)
+    provider = fakecloud_provider(fakecloud, page_size=3, list_path=list_path)
+
+    pages = list(provider.iter_pages(TRANSLATION, states=states, newest_first=newest_first))
+
+    records = [r for page in pages for r in page.records]
+    assert sorted(r.remote_id for r in records) == sorted(expected)  # each once, no other
+    created = [r.created_at for r in records]
+    assert created == sorted(created, reverse=newest_first)
+    assert fakecloud.counters()["ci.list"] == provider.api_calls == len(pages)
+
+
+def test_it_reads_several_fakecloud_jobs_in_one_request(fakecloud):
+    provider = fakecloud_provider(fakecloud)
+    remote = [job["job_id"] for job in fakecloud.jobs("translation")]
+    missing = "a00000000000000000000000000000000"
+
+    found = provider.get_jobs(TRANSLATION, [*remote, missing])
+
+    assert [found[job_id].remote_id for job_id in remote] == remote
+    assert found[missing] is None
+    assert fakecloud.counters()["ci.detail"] == provider.api_calls == 1
+    assert found[remote[0]] == provider.get_job(TRANSLATION, remote[0])  # /jobs/<ids> and /ai_jobs/<id> agree

@@ -229,7 +229,7 @@ class ListedProvider(StubProvider):
         self.item_pages = pages
         self.normalised = 0
 
-    def iter_pages(self, kind):
+    def iter_pages(self, kind, **listing):
         total = sum(len(items) for items in self.item_pages)
         for index, items in enumerate(self.item_pages):
             self.api_calls += 1
@@ -457,7 +457,7 @@ def test_it_lets_exactly_one_of_two_overlapping_syncs_work(huawei_account):
     entered, proceed = threading.Event(), threading.Event()
 
     class SlowProvider(StubProvider):
-        def iter_pages(self, kind):
+        def iter_pages(self, kind, **listing):
             entered.set()
             proceed.wait(10)
             yield from super().iter_pages(kind)

@@ -5,7 +5,7 @@ import threading
 from django.conf import settings
 
 from jobs.crypto import CredentialError
-from jobs.providers import huawei, tencent
+from jobs.providers import huawei, quota, tencent
 from jobs.providers.base import TRANSLATION, ConfigError, Provider
 from jobs.providers.huawei import HuaweiProvider, IamPassword
 from jobs.providers.tencent import TencentProvider
@@ -33,13 +33,20 @@ def _fetch_ahead() -> int:
 
 
 def get_provider(account, **http_options) -> Provider:
-    """Build the client for a ``jobs.models.CloudAccount``, decrypting its secrets.
+    """Build the client for a ``jobs.models.CloudAccount``, decrypting its secrets; every call
+    it makes takes a token from its tenant's quota governor (jobs.providers.quota).
 
     ``http_options`` override the settings (tests pass ``sleep=`` so retries don't wait).
     Raises ConfigError when the account cannot work (bad region/bucket/endpoint, no secret,
     a secret that CREDENTIALS_KEY cannot decrypt).
     """
-    options = {**http_options_from_settings(), **http_options}
+    provider = _client(account, {**http_options_from_settings(), **http_options})
+    rps = account.max_rps or settings.SYNC_DEFAULT_MAX_RPS or quota.default_rps(provider.documented_rps)
+    provider.http.quota = quota.governor(provider.tenant_key, rps)
+    return provider
+
+
+def _client(account, options: dict) -> Provider:
     try:
         secret_key = account.get_secret_key()
         token = account.get_token()

@@ -8,7 +8,7 @@ ever sees records, so no other module needs to know a vendor's field names or ti
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -213,13 +213,45 @@ class Provider:
         """Persist what the client learnt that outlives it (a fetched auth token); called by
         the sync on the thread that built the provider. Nothing by default."""
 
-    def iter_pages(self, kind: str) -> Iterator[Page]:
-        """Every page of the full listing of `kind`, in a stable order; guards against loops."""
+    @property
+    def tenant_key(self) -> str:
+        """Whose quota the vendor counts these calls against ("metastudio:<region>:<project_id>",
+        "ci:<AppId>"): every provider of one tenant shares one request budget."""
+        raise NotImplementedError
+
+    @property
+    def documented_rps(self) -> float | None:
+        """The vendor's documented per-tenant rate for list and detail calls; None if unpublished."""
+        return None
+
+    def iter_pages(
+        self,
+        kind: str,
+        *,
+        states: Collection[str] | None = None,
+        newest_first: bool = False,
+        fetch_ahead: bool = True,
+    ) -> Iterator[Page]:
+        """The pages of the listing of ``kind``, guarded against loops.
+
+        By default every job, oldest first (a stable order while jobs arrive). ``states``
+        (raw vendor states) lists only the jobs in those states, filtered by the vendor; each
+        page's ``total`` is then the filtered count, and an empty collection lists nothing
+        without a call. ``newest_first`` lists the newest-created jobs first, for a caller that
+        stops after the first pages; ``fetch_ahead=False`` asks for no page before it is wanted
+        (every call costs quota). A filtered listing is not a snapshot: a job that leaves the
+        filter between two pages can shift another job past a page boundary."""
         raise NotImplementedError
 
     def get_job(self, kind: str, remote_id: str) -> JobRecord | None:
         """One job by id (short jobs, "refresh this job"); None when the vendor says not found."""
         raise NotImplementedError
+
+    def get_jobs(self, kind: str, remote_ids: Iterable[str]) -> dict[str, JobRecord | None]:
+        """Several jobs by id: each id asked for (once) -> its record, or None when the vendor
+        says it does not exist. By default one ``get_job`` call per id; a vendor that reads
+        several ids in one call does so."""
+        return {remote_id: self.get_job(kind, remote_id) for remote_id in dict.fromkeys(remote_ids)}
 
     def fetch_detail(self, record: JobRecord) -> Detail:
         """Detail and events for a new or changed job: avatar detail (operation_logs,
@@ -231,9 +263,28 @@ class Provider:
         raise NotImplementedError
 
 
+def state_filter(states: Collection[str] | None) -> str | None:
+    """The value of a list's state filter: both vendors take one comma-separated value, never a
+    repeated parameter. Sorted, so one filter always makes the same request; None = no filter,
+    "" = an empty collection (the caller lists nothing: an empty value would mean every job)."""
+    if states is None:
+        return None
+    if isinstance(states, str):
+        raise TypeError("states is a collection of vendor states, not one string")
+    for state in states:
+        if not isinstance(state, str) or not state or len(state) > 64 or any(c == "," or ord(c) < 32 for c in state):
+            raise ValueError(f"invalid vendor state {state!r}")
+    return ",".join(sorted(set(states)))
+
+
+def no_jobs() -> Iterator[Page]:
+    """The listing of an empty state filter: one empty page, no call."""
+    yield Page([], total=0)
+
+
 class FetchAhead:
     """``fetch(offset, limit)`` run up to ``depth`` calls ahead in helper threads, for an
-    offset/limit listing (see HuaweiProvider._offset_pages).
+    offset/limit listing (see jobs.providers.huawei.paging).
 
     Calling it returns the answer for that offset: the one fetched ahead when it matches, or
     a fresh call. A helper's exception is raised by the call that wanted its answer.

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -134,6 +135,14 @@ class Response:
     attempts: int = 1
 
 
+class Quota(Protocol):
+    """A tenant's request budget (jobs.providers.quota.Governor)."""
+
+    def acquire(self) -> None: ...  # wait for a token; TransportError when none comes in time
+
+    def throttled(self) -> None: ...  # the vendor answered 429
+
+
 SignFn = Callable[[dict], dict]
 ErrorParser = Callable[[int, Mapping, bytes], VendorError]
 
@@ -165,6 +174,7 @@ class HttpClient:
         secrets: Iterable[str] = (),
         session: requests.Session | None = None,
         verify: bool | str = True,
+        quota: Quota | None = None,
     ):
         self.timeout = (connect_timeout, read_timeout)
         self.max_retries = max(0, int(max_retries))
@@ -183,6 +193,8 @@ class HttpClient:
         # Credentials never come from ~/.netrc or proxies from the environment by surprise.
         self.session.trust_env = False
         self.verify = verify
+        # The tenant's request budget (jobs.providers.quota.Governor): a token per attempt.
+        self.quota = quota
 
     def close(self):
         self.session.close()
@@ -214,10 +226,14 @@ class HttpClient:
         while True:
             number += 1
             # Signed per attempt: signatures carry a time. A signing failure is not an attempt.
+            if self.quota is not None:
+                self.quota.acquire()  # before signing: a long wait must not age the signature
             send_headers = self._headers(headers, sign)
             try:
                 response = self._attempt(method, url, send_headers, body, parse_error, operation, number)
             except _RetryableFailure as failure:
+                if failure.error.status == 429 and self.quota is not None:
+                    self.quota.throttled()
                 will_retry = retries_left > 0
                 self._report(operation, number, failure.error, will_retry)
                 if not will_retry:

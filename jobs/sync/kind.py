@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -15,10 +16,10 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from jobs.models import SETTLED_STATUSES, CloudAccount, Job, JobEvent, Kind, SyncRun
-from jobs.providers.base import JobRecord, Listed, Provider, ProviderError
+from jobs.providers.base import JobRecord, Listed, Page, Provider, ProviderError
 from jobs.sync.fingerprints import JsonText, event_key, fingerprints
 from jobs.sync.lease import renew_lease
-from jobs.sync.prefetch import Prefetched
+from jobs.sync.prefetch import PREFETCH_PAGES, Prefetched
 from jobs.sync.rows import CURRENT_FIELDS, keep_sticky, row_from_record
 from jobs.sync.sql import JobUpsert, ListingReads, bulk_write_mode, chunks, relaxed_commit
 from jobs.sync.store import store_assessments
@@ -135,36 +136,9 @@ class KindSync:
 
     # -- the listing
     def list_all(self) -> None:
+        """The full listing (a reconciliation: afterwards mark_gone may flag what is missing)."""
         with bulk_write_mode():
-            self._list_all()
-
-    def _list_all(self):
-        pending = Write()
-        pages = Prefetched(self.provider.iter_pages(self.kind), prepare=lambda page: fingerprints(page.entries))
-        try:
-            with pages:
-                # Read while the helper thread already fetches the first pages.
-                self.known = self.reads.known_fingerprints()
-                for page, prepared in pages:
-                    if page.total is not None:
-                        self.counters.remote_total = page.total
-                    pending.extend(self._plan(page.entries, prepared))
-                    self.counters.pages += 1
-                    if pending and (
-                        len(pending.rows) >= WRITE_BATCH_ROWS or time.monotonic() - pending.since >= WRITE_BATCH_SECONDS
-                    ):
-                        batch, pending = pending, Write()
-                        self._write(batch)
-                    self.progress()
-        except Exception as exc:
-            # Pages read before a vendor error (or a time limit) are still stored; after a
-            # database error the next sync writes them.
-            if pending and not isinstance(exc, DatabaseError):
-                self._write(pending)
-            self.known = None
-            raise
-        if pending:
-            self._write(pending)
+            self.consume(self.provider.iter_pages(self.kind), count_total=True)
         total = self.counters.remote_total
         if total is not None and len(self.seen_ids) < total:
             # Offset paging over a list that moved under us skips jobs: what we saw is stored,
@@ -174,6 +148,47 @@ class KindSync:
                 "(the list changed while paging); nothing was marked gone",
                 code="incomplete_listing",
             )
+
+    def consume(
+        self,
+        pages: Iterator[Page],
+        *,
+        depth: int = PREFETCH_PAGES,
+        count_total: bool = False,
+        stop: Callable[[Page], bool] | None = None,
+    ) -> None:
+        """Store the jobs of ``pages`` in batched writes; ``stop(page)`` after a page ends early.
+
+        ``depth`` pages are fetched ahead by a helper thread (0: none, for a listing that will
+        stop early: every request costs the tenant's quota)."""
+        pending = Write()
+        prefetched = Prefetched(pages, depth=depth, prepare=lambda page: fingerprints(page.entries))
+        try:
+            with prefetched:
+                if self.known is None:  # read while the helper thread already fetches the first pages
+                    self.known = self.reads.known_fingerprints()
+                for page, prepared in prefetched:
+                    if count_total and page.total is not None:
+                        self.counters.remote_total = page.total
+                    pending.extend(self._plan(page.entries, prepared))
+                    self.counters.pages += 1
+                    if pending and (
+                        len(pending.rows) >= WRITE_BATCH_ROWS or time.monotonic() - pending.since >= WRITE_BATCH_SECONDS
+                    ):
+                        batch, pending = pending, Write()
+                        self._write(batch)
+                    self.progress()
+                    if stop is not None and stop(page):
+                        break
+        except Exception as exc:
+            # Pages read before a vendor error (or a time limit) are still stored; after a
+            # database error the next sync writes them.
+            if pending and not isinstance(exc, DatabaseError):
+                self._write(pending)
+            self.known = None
+            raise
+        if pending:
+            self._write(pending)
 
     def list_tracked(self, budget: int) -> None:
         """Short jobs have no list API: re-read each tracked job that may still change."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -15,6 +16,7 @@ from jobs.providers import get_provider
 from jobs.providers.base import AuthError, Provider, ProviderError
 from jobs.sync.details import fetch_details
 from jobs.sync.errors import error_fields, redact, run_reason
+from jobs.sync.incremental import list_changed
 from jobs.sync.kind import DETAIL_KINDS, KindSync
 from jobs.sync.lease import claim_lease, release_lease
 
@@ -41,17 +43,41 @@ def _finish_run(
     return run
 
 
+def refresh_mode(account: CloudAccount, kind: str, full: bool = False) -> str:
+    """How this kind of this account is refreshed now: ``tracked`` (short jobs, no list API),
+    ``full`` (asked for, or no successful full listing within full_sync_interval) or
+    ``incremental`` (jobs.sync.incremental)."""
+    if kind == Kind.VOICE_ASSESSMENT:
+        return "tracked"
+    if full:
+        return "full"
+    since = timezone.now() - timedelta(seconds=account.full_sync_interval)
+    last_full = SyncRun.objects.filter(
+        account=account, kind=kind, mode="full", outcome=SyncRun.Outcome.SUCCEEDED, started_at__gte=since
+    )
+    return "incremental" if last_full.exists() else "full"
+
+
 def _run_kind(
-    account: CloudAccount, kind: str, provider: Provider, run: SyncRun, lease_owner: str, budget: int
+    account: CloudAccount,
+    kind: str,
+    provider: Provider,
+    run: SyncRun,
+    lease_owner: str,
+    budget: int,
+    full: bool = False,
 ) -> SyncRun:
     """Both phases for one kind; records the outcome on `run`. Never raises a ProviderError."""
     run.outcome = SyncRun.Outcome.RUNNING
     run.started_at = timezone.now()
-    run.save(update_fields=["outcome", "started_at"])
+    run.mode = refresh_mode(account, kind, full)
+    run.save(update_fields=["outcome", "started_at", "mode"])
     ks = KindSync(account, kind, provider, run, lease_owner=lease_owner)
     try:
-        if kind == Kind.VOICE_ASSESSMENT:
+        if run.mode == "tracked":
             ks.list_tracked(budget)
+        elif run.mode == "incremental":
+            list_changed(ks, budget)
         else:
             ks.list_all()
             ks.mark_gone()
@@ -103,10 +129,13 @@ def sync_account(
     trigger: str = "schedule",
     runs: list[SyncRun] | None = None,
     provider: Provider | None = None,
+    full: bool = False,
 ) -> list[SyncRun]:
     """Sync the given kinds (default: all the account syncs) under the account lease.
 
     `runs` are SyncRun rows created earlier (QUEUED, e.g. by start_manual_sync) to fill in.
+    `full` forces a full listing (the only refresh that marks jobs gone); otherwise each kind
+    is refreshed incrementally while a recent full listing allows (refresh_mode).
     Returns one finished SyncRun per kind; SKIPPED ones when another sync holds the lease.
     """
     offered = account.sync_kinds()
@@ -144,7 +173,7 @@ def sync_account(
                 # The same credentials would be refused again: no call, same reason.
                 _finish_run(run, None, SyncRun.Outcome.FAILED, auth_error, account)
                 continue
-            _run_kind(account, run.kind, provider, run, owner, budget)
+            _run_kind(account, run.kind, provider, run, owner, budget, full)
             if getattr(run, "auth_failed", False):
                 auth_error = AuthError(run.error_message, code=run.error_code, request_id=run.request_id)
         provider.save_state()
@@ -155,10 +184,10 @@ def sync_account(
 
 
 def sync_account_kind(
-    account: CloudAccount, kind: str, trigger: str = "schedule", provider: Provider | None = None
+    account: CloudAccount, kind: str, trigger: str = "schedule", provider: Provider | None = None, full: bool = False
 ) -> SyncRun:
     """Sync one kind of one account (see sync_account)."""
-    runs = sync_account(account, [kind], trigger=trigger, provider=provider)
+    runs = sync_account(account, [kind], trigger=trigger, provider=provider, full=full)
     if not runs:
         raise ValueError(f"account {account.name} does not sync {kind}")
     return runs[0]
@@ -225,6 +254,7 @@ def refresh_job(job: Job, run: SyncRun | None = None, provider: Provider | None 
     """Re-fetch one job (and its detail) now, under the account lease."""
     account = job.account
     run = run or SyncRun(account=account, kind=job.kind, trigger="refresh")
+    run.mode = "refresh"
     owner = uuid.uuid4().hex
     if not claim_lease(account.pk, owner):
         run.outcome = SyncRun.Outcome.SKIPPED

@@ -37,6 +37,12 @@ class Command(BaseCommand):
         parser.add_argument("--iam-domain", default="", help="the IAM user's account (domain) name")
         parser.add_argument("--iam-endpoint", default="", help="IAM override URL (default: iam.<region>)")
         parser.add_argument("--kinds", default="", help="comma-separated job kinds (default: all the provider offers)")
+        parser.add_argument(
+            "--max-rps",
+            type=float,
+            help="this account's share of its tenant's request rate, requests/s (accounts on one tenant share it; "
+            "default: half the vendor's documented rate)",
+        )
 
     def read_secret(self, stdin, prompt):
         if stdin.isatty():
@@ -70,6 +76,8 @@ class Command(BaseCommand):
             "enabled": True,
             "sync_interval": CloudAccount._meta.get_field("sync_interval").default,
             "active_sync_interval": CloudAccount._meta.get_field("active_sync_interval").default,
+            "full_sync_interval": CloudAccount._meta.get_field("full_sync_interval").default,
+            "max_rps": "" if opts["max_rps"] is None else opts["max_rps"],
         }
         form = CloudAccountForm(data=data)
         if not form.is_valid():

@@ -1,5 +1,8 @@
-"""syncjobs [--account NAME] [--kind KIND]: sync in the foreground, one summary line per
-account and kind; exits non-zero if any run failed (or stopped part-way)."""
+"""syncjobs [--account NAME] [--kind KIND] [--full]: sync in the foreground, one summary line
+per account and kind; exits non-zero if any run failed (or stopped part-way).
+
+Without --full each kind is refreshed incrementally while a recent full listing allows (see
+jobs.sync.incremental); --full lists everything, the only refresh that marks jobs gone."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -12,7 +15,7 @@ BAD = (SyncRun.Outcome.FAILED, SyncRun.Outcome.PARTIAL)
 def summary(account, run) -> str:
     seconds = run.duration.total_seconds() if run.duration else 0.0
     line = (
-        f"{account.name} {run.kind}: {run.outcome} in {seconds:.1f}s, {run.pages} pages, "
+        f"{account.name} {run.kind}: {run.outcome} ({run.mode}) in {seconds:.1f}s, {run.pages} pages, "
         f"{run.api_calls} calls, {run.seen} seen, {run.created} new, {run.updated} changed, "
         f"{run.unchanged} unchanged, {run.marked_gone} gone, {run.events_created} events, "
         f"{run.details_fetched} details"
@@ -28,6 +31,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--account", help="account name (default: every enabled account)")
         parser.add_argument("--kind", choices=[k.value for k in Kind], help="one job kind (default: all)")
+        parser.add_argument(
+            "--full", action="store_true", help="list every job (the only refresh that marks vanished jobs gone)"
+        )
 
     def handle(self, *args, **opts):
         if opts["account"]:
@@ -46,7 +52,7 @@ class Command(BaseCommand):
                 if opts["account"]:
                     raise CommandError(f"{account.name} does not sync {kinds[0]}")
                 continue
-            for run in sync.sync_account(account, kinds=kinds, trigger="command"):
+            for run in sync.sync_account(account, kinds=kinds, trigger="command", full=opts["full"]):
                 self.stdout.write(summary(account, run))
                 failed += run.outcome in BAD
         if failed:

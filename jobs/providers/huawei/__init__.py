@@ -9,7 +9,8 @@ One module per concern, each importing only the ones listed before it:
   endpoints  the MetaStudio and IAM hosts of a region, or an override
   parsers    vendor JSON -> records (pure functions), NORMALISATION_VERSION
   iam        IAM password tokens (§8)
-  client     HuaweiProvider: transport, one method per vendor operation, paging
+  paging     offset/limit listing with its loop guards (§1)
+  client     HuaweiProvider: transport, one method per vendor operation, the Provider interface
 """
 
 from jobs.providers.huawei.client import FETCH_AHEAD, PAGE_SIZE, PROJECT_ID_RE, HuaweiProvider
@@ -23,6 +24,7 @@ from jobs.providers.huawei.iam import (
     parse_token_response,
     token_request_body,
 )
+from jobs.providers.huawei.paging import offset_pages
 from jobs.providers.huawei.parsers import (
     NORMALISATION_VERSION,
     assessment,
@@ -69,6 +71,8 @@ __all__ = [
     "TokenStore",
     "parse_token_response",
     "token_request_body",
+    # paging
+    "offset_pages",
     # parsers
     "NORMALISATION_VERSION",
     "assessment",

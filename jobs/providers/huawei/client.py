@@ -6,11 +6,10 @@ Wire facts: docs/vendors/huawei-metastudio.md (section numbers below refer to it
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from urllib.parse import quote
 
@@ -25,13 +24,13 @@ from jobs.providers.base import (
     ConfigError,
     Detail,
     EventRecord,
-    FetchAhead,
     JobRecord,
-    Listed,
     NotFoundError,
     Page,
     Provider,
     ResponseError,
+    no_jobs,
+    state_filter,
 )
 from jobs.providers.http import HttpClient
 from jobs.providers.huawei.endpoints import endpoint_for, iam_endpoint_for
@@ -44,6 +43,7 @@ from jobs.providers.huawei.iam import (
     parse_token_response,
     token_request_body,
 )
+from jobs.providers.huawei.paging import offset_pages
 from jobs.providers.huawei.parsers import (
     _checked,
     _OpLogItem,
@@ -122,6 +122,18 @@ class HuaweiProvider(Provider):
 
     def __repr__(self):  # never show secrets, even in a debugger or a traceback's locals
         return f"<HuaweiProvider {self.region} {self.project_id}>"
+
+    @property
+    def tenant_key(self) -> str:
+        # The gateway throttles per tenant (§10); a project id belongs to one region (§9).
+        return f"metastudio:{self.region}:{self.project_id}"
+
+    @property
+    def documented_rps(self) -> float | None:
+        # §10, "API flow control": query/list/detail calls typically 20/s per tenant in
+        # cn-north-4, 10/s in cn-east-3 and ap-southeast-3 (the training APIs' own rows could
+        # not be read); 10/s for any other region, the lower figure.
+        return 20.0 if self.region == "cn-north-4" else 10.0
 
     # -- transport -------------------------------------------------------------------------
 
@@ -240,13 +252,16 @@ class HuaweiProvider(Provider):
 
     # -- vendor operations (one method each) -------------------------------------------------
 
-    def list_avatar_jobs(self, offset: int = 0, limit: int = PAGE_SIZE) -> tuple[dict, str]:
-        # List2dModelTrainingJob ("Querying Virtual Avatar Model Training Tasks").
-        # Sort explicitly: paging needs a stable order and the default differs per API (§12.4).
+    def list_avatar_jobs(
+        self, offset: int = 0, limit: int = PAGE_SIZE, *, state: str | None = None, sort_dir: str = "asc"
+    ) -> tuple[dict, str]:
+        # List2dModelTrainingJob ("Querying Virtual Avatar Model Training Tasks"); ``state`` is
+        # one comma-separated value (§1, §2.1). Sort explicitly: paging needs a stable order
+        # and the default differs per API (§12.4).
         return self._get(
             "List2dModelTrainingJob",
             self._project_path("digital-human-training-manage/user/jobs"),
-            {"offset": offset, "limit": limit, "sort_key": "create_time", "sort_dir": "asc"},
+            {"offset": offset, "limit": limit, "sort_key": "create_time", "sort_dir": sort_dir, "state": state},
         )
 
     def show_avatar_job(self, job_id: str) -> tuple[dict, str]:
@@ -256,12 +271,14 @@ class HuaweiProvider(Provider):
             self._project_path(f"digital-human-training-manage/user/jobs/{_path_id(job_id)}"),
         )
 
-    def list_voice_jobs(self, offset: int = 0, limit: int = PAGE_SIZE) -> tuple[dict, str]:
-        # ListVoiceTrainingJob ("Querying Voice Training Tasks"); its default sort is desc.
+    def list_voice_jobs(
+        self, offset: int = 0, limit: int = PAGE_SIZE, *, state: str | None = None, sort_dir: str = "asc"
+    ) -> tuple[dict, str]:
+        # ListVoiceTrainingJob ("Querying Voice Training Tasks"); its default sort is desc (§3.1).
         return self._get(
             "ListVoiceTrainingJob",
             self._project_path("voice-training-manage/user/jobs"),
-            {"offset": offset, "limit": limit, "sort_key": "create_time", "sort_dir": "asc"},
+            {"offset": offset, "limit": limit, "sort_key": "create_time", "sort_dir": sort_dir, "state": state},
         )
 
     def show_voice_job(self, job_id: str) -> tuple[dict, str]:
@@ -300,83 +317,43 @@ class HuaweiProvider(Provider):
         count = _checked(lambda: fields.integer(data, "count", minimum=0), "List2dModelTrainingJob")
         return f"MetaStudio {self.region}, project {self.project_id}: {count} avatar training job(s)"
 
-    def iter_pages(self, kind: str) -> Iterator[Page]:
-        if kind == AVATAR_TRAINING:
-            return self._offset_pages(
-                self.list_avatar_jobs, "jobs", listed_avatar, "List2dModelTrainingJob", fetch_ahead=True
-            )
-        if kind == VOICE_TRAINING:
-            return self._offset_pages(
-                self.list_voice_jobs, "jobs", listed_voice, "ListVoiceTrainingJob", fetch_ahead=True
-            )
-        raise ValueError(f"{kind} has no list API on MetaStudio")
+    def iter_pages(
+        self,
+        kind: str,
+        *,
+        states: Collection[str] | None = None,
+        newest_first: bool = False,
+        fetch_ahead: bool = True,
+    ) -> Iterator[Page]:
+        lists = {
+            AVATAR_TRAINING: (self.list_avatar_jobs, listed_avatar, "List2dModelTrainingJob"),
+            VOICE_TRAINING: (self.list_voice_jobs, listed_voice, "ListVoiceTrainingJob"),
+        }
+        if kind not in lists:
+            raise ValueError(f"{kind} has no list API on MetaStudio")
+        list_jobs, parse_item, operation = lists[kind]
+        state = state_filter(states)
+        if state == "":
+            return no_jobs()
+        sort_dir = "desc" if newest_first else "asc"
 
-    def _offset_pages(self, fetch, items_key, parse_item, operation, fetch_ahead=False) -> Iterator[Page]:
-        """offset/limit pages until ``count`` is reached or a page comes back empty.
+        def fetch(offset: int, limit: int) -> tuple[dict, str]:
+            return list_jobs(offset, limit, state=state, sort_dir=sort_dir)
 
-        ``parse_item`` makes a JobRecord, a Listed job or an op-log entry of each item. With
-        ``fetch_ahead``, the requests for the next ``self.fetch_ahead`` pages go out (from helper
-        threads) as soon as this page's count is known, so the vendor works on them while this
-        one is parsed and stored. Pages still come in order, and an error surfaces at the page
-        it belongs to."""
-        ahead = None
-        if fetch_ahead and self.fetch_ahead > 0:
-            ahead = FetchAhead(fetch, self.fetch_ahead, thread_name_prefix="metastudio-fetch-ahead")
-        try:
-            yield from self._offset_pages_from(ahead or fetch, items_key, parse_item, operation, ahead)
-        finally:
-            if ahead is not None:
-                ahead.close()
+        return offset_pages(
+            fetch,
+            "jobs",
+            parse_item,
+            operation,
+            page_size=self.page_size,
+            ahead=self.fetch_ahead if fetch_ahead else 0,
+            on_page=self._page_in_hand,
+        )
 
-    def _offset_pages_from(self, fetch, items_key, parse_item, operation, ahead) -> Iterator[Page]:
-        offset = 0
-        previous_ids: list[str] | None = None
-        pages = 0
-        max_count = 0
-        while True:
-            data, request_id = fetch(offset, self.page_size)
-            if ahead is not None:
-                self.last_request_id = request_id  # the page in hand, not the one fetched ahead
-            count, items = _checked(  # the lambda runs at once, inside _checked
-                lambda: (fields.integer(data, "count", minimum=0), fields.object_list(data, items_key)),  # noqa: B023
-                operation,
-            )
-            if count is None:
-                raise ResponseError(f"{operation}: response has no count", request_id=request_id)
-            step = min(len(items), self.page_size)
-            next_offset = offset + step
-            if ahead is not None and items:
-                # Pages are assumed to keep this page's length (a server may cap them).
-                ahead.start(next_offset, self.page_size, step, count)
-            records = [parse_item(item) for item in items]
-            ids = [r.remote_id for r in records]
-            # A server that ignores offset would otherwise be paged until `count` runs out.
-            if ids and ids == previous_ids:
-                raise ResponseError(
-                    f"{operation}: the page at offset {offset} repeats the previous page; listing stopped",
-                    request_id=request_id,
-                )
-            pages += 1
-            max_count = max(max_count, count)
-            if pages > math.ceil(max_count / self.page_size) + 5:
-                raise ResponseError(
-                    f"{operation}: more pages than count={max_count} allows; listing stopped", request_id=request_id
-                )
-            # A server may cap pages below our limit (advance by what came) or send more than
-            # asked, e.g. repeating jobs from the previous page (advance by the limit, or skip some).
-            offset = next_offset
-            done = not items or offset >= count
-            listed = records if records and isinstance(records[0], Listed) else None
-            yield Page(
-                None if listed else records,
-                total=count,
-                next_cursor=None if done else offset,
-                request_id=request_id,
-                listed=listed,
-            )
-            if done:
-                return
-            previous_ids = ids
+    def _page_in_hand(self, request_id: str) -> None:
+        self.last_request_id = request_id
+
+    # get_jobs: Provider's, one Show call per id (MetaStudio has no multi-id read, §2.4, §3.5).
 
     def get_job(self, kind: str, remote_id: str) -> JobRecord | None:
         show, parse_item = {
@@ -411,11 +388,12 @@ class HuaweiProvider(Provider):
 
     def voice_operation_events(self, job_id: str) -> list[EventRecord]:
         events: list[EventRecord] = []
-        for page in self._offset_pages(
+        for page in offset_pages(
             lambda offset, limit: self.list_operation_logs(job_id, offset, limit),
             "operations",
             _OpLogItem,
             "ListJobOperationLog",
+            page_size=self.page_size,
         ):
             events.extend(item.event for item in page.records if item.event is not None)
         return events

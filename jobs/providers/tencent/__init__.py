@@ -15,6 +15,7 @@ One module per concern, each importing only the ones listed before it:
 from jobs.providers.http import VendorError
 from jobs.providers.tencent.client import (
     BUCKET_RE,
+    GET_BATCH,
     JOB_ID_RE,
     LIST_PATHS,
     MAX_EMPTY_PAGES,
@@ -33,6 +34,7 @@ from jobs.providers.tencent.wire import element_to_dict, element_to_dict_checked
 __all__ = [
     # client
     "BUCKET_RE",
+    "GET_BATCH",
     "JOB_ID_RE",
     "LIST_PATHS",
     "MAX_EMPTY_PAGES",

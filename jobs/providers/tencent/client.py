@@ -4,7 +4,7 @@ vendor operation, the Provider interface and NextToken paging (§2 of docs/vendo
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from urllib.parse import urlsplit
 
 from jobs.providers.base import (
@@ -16,6 +16,8 @@ from jobs.providers.base import (
     Page,
     Provider,
     ResponseError,
+    no_jobs,
+    state_filter,
 )
 from jobs.providers.http import HttpClient, validate_endpoint
 from jobs.providers.tencent.errors import parse_error
@@ -33,7 +35,11 @@ PAGE_SIZE = 100  # documented maximum
 MAX_EMPTY_PAGES = 2
 MAX_PAGES = 100_000
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-_SAFE_PATH = re.compile(r"^(/[A-Za-z0-9_.-]+)+$")
+# Ids per multi-id read (GET /jobs/<id>,<id>…, §1, §4). CI documents no maximum; 50 keeps an
+# answer within the 100 jobs a list page is documented to hold (§2.1) and the request line
+# near 2 KB with the 33-character ids of the samples (§3), far below common proxy limits.
+GET_BATCH = 50
+_SAFE_PATH = re.compile(r"^(/[A-Za-z0-9_.,-]+)+$")
 
 
 def endpoint_for(region: str, bucket: str, endpoint: str = "") -> tuple[str, str]:
@@ -90,12 +96,21 @@ class TencentProvider(Provider):
     def __repr__(self):
         return f"<TencentProvider {self.bucket} {self.region}>"
 
+    @property
+    def tenant_key(self) -> str:
+        # The account is the AppId, the digits after the bucket name's last "-" (§1: name-APPID).
+        return "ci:" + self.bucket.rsplit("-", 1)[1]
+
+    @property
+    def documented_rps(self) -> float | None:
+        return None  # CI publishes no per-API QPS limit (§13); throttling shows up as SlowDown
+
     # -- transport -------------------------------------------------------------------------
 
     def _get(self, operation: str, path: str, params: dict[str, str] | None = None):
         """Sign (per attempt: q-sign-time must be fresh), send, parse; returns (root, request id)."""
-        # Paths here are built from safe characters only, so the decoded path (signed) and the
-        # path sent are the same string.
+        # Paths here are built from safe characters only (the commas of a multi-id read are
+        # sent as they are), so the decoded path (signed) and the path sent are the same string.
         assert _SAFE_PATH.match(path), path
         params = {k: str(v) for k, v in (params or {}).items() if v is not None}
         query = "&".join(f"{encode(k)}={encode(v)}" for k, v in params.items())
@@ -136,19 +151,27 @@ class TencentProvider(Provider):
 
     # -- vendor operations -------------------------------------------------------------------
 
-    def list_jobs(self, next_token: str = "", size: int = PAGE_SIZE):
+    def list_jobs(self, next_token: str = "", size: int = PAGE_SIZE, *, states: str | None = None, order: str = "Asc"):
         # DescribeMediaJobs ("Pulling Content Recognition Jobs in Batches" / seed 004, GET /ai_jobs).
-        # Oldest first: new jobs land at the end, so a listing in progress never shifts.
-        params = {"tag": "Translation", "size": str(size), "orderByTime": "Asc", "nextToken": next_token}
+        # Oldest first by default: new jobs land at the end, so a listing in progress never
+        # shifts. ``states`` is one comma-separated value; absent means All (§2.1).
+        params = {"tag": "Translation", "size": str(size), "orderByTime": order, "nextToken": next_token}
+        if states:
+            params["states"] = states
         if self.queue_id:
             params["queueId"] = self.queue_id
         return self._get("DescribeMediaJobs", self.list_path, params)
 
     def describe_job(self, job_id: str):
         # DescribeAIJob ("Querying job", GET /ai_jobs/<jobId>).
-        if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
-            raise ValueError(f"invalid CI job id {job_id!r}")
-        return self._get("DescribeAIJob", f"/ai_jobs/{job_id}")
+        return self._get("DescribeAIJob", f"/ai_jobs/{_job_id(job_id)}")
+
+    def describe_jobs(self, job_ids: list[str]):
+        # DescribeMediaJob ("Querying job", GET /jobs/<id>,<id>…): several ids in one call are
+        # documented on /jobs only (§1, §4), the path of the SDK's ci_get_media_jobs (§7.1).
+        if not 1 <= len(job_ids) <= GET_BATCH:
+            raise ValueError(f"between 1 and {GET_BATCH} ids per call, not {len(job_ids)}")
+        return self._get("DescribeMediaJob", "/jobs/" + ",".join(_job_id(job_id) for job_id in job_ids))
 
     # -- Provider interface ------------------------------------------------------------------
 
@@ -160,19 +183,29 @@ class TencentProvider(Provider):
             f" ({'at least one' if jobs else 'no'} translation job)"
         )
 
-    def iter_pages(self, kind: str) -> Iterator[Page]:
-        if kind != TRANSLATION:
-            raise ValueError(f"{kind} is not a Tencent CI job kind")
-        return self._pages()
+    def iter_pages(
+        self,
+        kind: str,
+        *,
+        states: Collection[str] | None = None,
+        newest_first: bool = False,
+        fetch_ahead: bool = True,  # ignored: a NextToken listing cannot ask for a page ahead
+    ) -> Iterator[Page]:
+        _translation(kind)
+        value = state_filter(states)
+        if value == "":
+            return no_jobs()
+        return self._pages(value, "Desc" if newest_first else "Asc")
 
-    def _pages(self) -> Iterator[Page]:
-        """Follow NextToken to the end. A token seen before means the service is looping: the
-        listing is reported incomplete (ResponseError) so the sync marks nothing as gone."""
+    def _pages(self, states: str | None, order: str) -> Iterator[Page]:
+        """Follow NextToken to the end, sending the same filters with every page (§2.3). A token
+        seen before means the service is looping: the listing is reported incomplete
+        (ResponseError) so the sync marks nothing as gone."""
         token = ""
         seen_tokens: set[str] = set()
         empty_in_a_row = 0
         for _ in range(MAX_PAGES):
-            root, request_id = self.list_jobs(token, self.page_size)
+            root, request_id = self.list_jobs(token, self.page_size, states=states, order=order)
             records = [listed_translation(element_to_dict_checked(e)) for e in root if _local(e.tag) == "JobsDetail"]
             next_token = ""
             for child in root:
@@ -197,27 +230,69 @@ class TencentProvider(Provider):
         raise ResponseError(f"DescribeMediaJobs: more than {MAX_PAGES} pages; listing stopped")
 
     def get_job(self, kind: str, remote_id: str) -> JobRecord | None:
-        if kind != TRANSLATION:
-            raise ValueError(f"{kind} is not a Tencent CI job kind")
+        _translation(kind)
         try:
             root, request_id = self.describe_job(remote_id)
         except NotFoundError:
             return None
-        missing = ""
-        for child in root:
-            name = _local(child.tag)
-            if name == "JobsDetail":
-                record = translation_record(element_to_dict_checked(child))
-                if record.remote_id == remote_id:
-                    return record
-            elif name == "NonExistJobIds":
-                missing += "," + (child.text or "")
-        if remote_id in {part.strip() for part in missing.split(",")}:
-            return None
-        raise ResponseError(
-            f"DescribeAIJob: the answer holds neither job {remote_id} nor NonExistJobIds", request_id=request_id
-        )
+        return _answered(root, [remote_id], "DescribeAIJob", request_id)[remote_id]
+
+    def get_jobs(self, kind: str, remote_ids: Iterable[str]) -> dict[str, JobRecord | None]:
+        """Up to GET_BATCH ids per call; an unknown id is named in NonExistJobIds (§4)."""
+        _translation(kind)
+        ids = [_job_id(remote_id) for remote_id in dict.fromkeys(remote_ids)]
+        found: dict[str, JobRecord | None] = {}
+        for start in range(0, len(ids), GET_BATCH):
+            batch = ids[start : start + GET_BATCH]
+            root, request_id = self.describe_jobs(batch)
+            found.update(_answered(root, batch, "DescribeMediaJob", request_id))
+        return found
 
     def fetch_detail(self, record: JobRecord) -> Detail:
         # The list already carries everything CI knows about a translation job; no extra call.
         return Detail(record, [])
+
+
+def _translation(kind: str) -> None:
+    if kind != TRANSLATION:
+        raise ValueError(f"{kind} is not a Tencent CI job kind")
+
+
+def _job_id(job_id: str) -> str:
+    if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
+        raise ValueError(f"invalid CI job id {job_id!r}")
+    return job_id
+
+
+def _answered(root, asked: list[str], operation: str, request_id: str) -> dict[str, JobRecord | None]:
+    """Each asked id -> its JobsDetail record, or None when NonExistJobIds names it (one
+    element per id, or one comma-separated text: §4 allows both readings). An answer about an
+    id not asked for, or silent about one that was, is a ResponseError: a read must never make
+    a job look gone by accident."""
+    records: dict[str, JobRecord] = {}
+    missing: set[str] = set()
+    for child in root:
+        name = _local(child.tag)
+        if name == "JobsDetail":
+            record = translation_record(element_to_dict_checked(child))
+            records[record.remote_id] = record  # the same id twice: the last wins (§2.4)
+        elif name == "NonExistJobIds":
+            missing.update(part.strip() for part in (child.text or "").split(",") if part.strip())
+    unasked = (records.keys() | missing) - set(asked)
+    if unasked:
+        raise ResponseError(
+            f"{operation}: the answer holds job(s) not asked for: {', '.join(sorted(unasked)[:5])}",
+            request_id=request_id,
+        )
+    both = sorted(records.keys() & missing)
+    if both:
+        raise ResponseError(
+            f"{operation}: job(s) {', '.join(both[:5])} both answered and missing", request_id=request_id
+        )
+    silent = [job_id for job_id in asked if job_id not in records and job_id not in missing]
+    if silent:
+        raise ResponseError(
+            f"{operation}: the answer holds neither job(s) {', '.join(silent[:5])} nor NonExistJobIds naming them",
+            request_id=request_id,
+        )
+    return {job_id: records.get(job_id) for job_id in asked}
