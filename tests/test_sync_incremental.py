@@ -1,0 +1,135 @@
+"""The incremental refresh (jobs.sync.incremental) and the choice of refresh (runs.refresh_mode),
+against the in-memory provider. A model-based test over fakecloud: tests/test_sync_model.py."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from jobs import sync
+from jobs.models import Job, JobEvent, SyncRun
+from jobs.status import unsettled_states
+from tests.fixtures_sync import StubProvider, make_record
+
+pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive]
+
+AV = "avatar_training"
+DONE, TRAINING = "JOB_SUCCESS", "TRAINING"
+
+
+@pytest.fixture
+def account(huawei_account):
+    huawei_account.full_sync_interval = 6 * 3600
+    huawei_account.save(update_fields=["full_sync_interval"])
+    return huawei_account
+
+
+def vendor(n_settled=30, n_active=3, page_size=10):
+    """A vendor list, oldest first: settled jobs, then a few still training."""
+    records = [make_record(AV, i, state=DONE) for i in range(1, n_settled + 1)]
+    records += [make_record(AV, i, state=TRAINING) for i in range(n_settled + 1, n_settled + n_active + 1)]
+    return StubProvider(records, page_size=page_size)
+
+
+def refresh(account, p, **kw):
+    run = sync.sync_account_kind(account, AV, provider=p, **kw)
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED, sync.run_reason(run)
+    return run
+
+
+def test_the_first_sync_is_full_and_the_next_ones_incremental_until_the_interval_passes(account):
+    p = vendor()
+
+    assert refresh(account, p).mode == "full"
+    assert refresh(account, p).mode == "incremental"
+    assert refresh(account, p, full=True).mode == "full"
+
+    SyncRun.objects.filter(mode="full").update(started_at=timezone.now() - timedelta(hours=7))
+    assert refresh(account, p).mode == "full"
+
+
+def test_a_failed_full_listing_does_not_count_as_one(account):
+    p = vendor()
+    refresh(account, p)
+    SyncRun.objects.filter(mode="full").update(outcome=SyncRun.Outcome.PARTIAL)
+
+    assert sync.runs.refresh_mode(account, AV) == "full"
+    assert sync.runs.refresh_mode(account, "voice_assessment") == "tracked"
+
+
+def test_an_incremental_refresh_lists_unsettled_states_and_one_head_page(account):
+    p = vendor(n_settled=30, n_active=3, page_size=10)
+    refresh(account, p)
+    p.calls.clear()
+    p.listings.clear()
+
+    run = refresh(account, p)
+
+    assert [(states is not None, newest, ahead) for _, states, newest, ahead in p.listings] == [
+        (True, False, True),  # the unsettled jobs
+        (False, True, False),  # the head, newest first, without fetching ahead
+    ]
+    assert p.listings[0][1] == sorted(unsettled_states(AV))
+    assert p.calls["list"] == 2  # one page of 3 unsettled jobs, one head page of known jobs
+    assert (run.created, run.updated, run.unchanged) == (0, 0, 3 + 10 - 3)
+    assert p.calls["get_job"] + p.calls["get_jobs"] == 0  # nothing left the unsettled set
+
+
+def test_a_job_that_settled_is_read_once_by_id_with_its_final_state(account):
+    # An old job, far below the head page: only its read by id can tell it settled.
+    records = [make_record(AV, 1, state=TRAINING)] + [make_record(AV, i, state=DONE) for i in range(2, 31)]
+    p = StubProvider(records, page_size=10)
+    refresh(account, p)
+    p.replace(AV, "av-00001", state="TRAIN_FAILED", error_message="exit 137")
+
+    run = refresh(account, p)
+
+    job = Job.objects.get(remote_id="av-00001")
+    assert (job.state, job.status, job.error_message) == ("TRAIN_FAILED", "failed", "exit 137")
+    assert p.reads == [["av-00001"]]
+    assert run.updated == 1
+    assert job.events.filter(source=JobEvent.Source.OBSERVED, to_state="TRAIN_FAILED").count() == 1
+
+    refresh(account, p)
+    assert p.reads == [["av-00001"]]  # settled now: not read again
+
+
+def test_new_jobs_are_found_at_the_head_even_when_they_settled_before_we_saw_them(account):
+    p = vendor(n_settled=30, n_active=3, page_size=10)
+    refresh(account, p)
+    for i in range(34, 46):  # 12 new jobs: more than one head page
+        p.add(make_record(AV, i, state=DONE if i % 2 else TRAINING))
+
+    p.calls.clear()
+
+    run = refresh(account, p)
+
+    assert Job.objects.filter(kind=AV).count() == 45
+    assert run.created == 12
+    # 1 page of the 9 unsettled jobs; the head: 10 new, 2 new + 8 known, then a page of known
+    # jobs only, where it stops
+    assert p.calls["list"] == 1 + 3
+
+
+def test_only_a_full_listing_marks_a_vanished_job_gone(account):
+    p = vendor()
+    refresh(account, p)
+    p.remove(AV, "av-00002")  # settled, gone from the vendor
+    p.remove(AV, "av-00032")  # unsettled, gone from the vendor
+
+    run = refresh(account, p)
+
+    assert run.marked_gone == 0
+    assert not Job.objects.filter(gone=True).exists()
+    assert refresh(account, p, full=True).marked_gone == 2
+    assert set(Job.objects.filter(gone=True).values_list("remote_id", flat=True)) == {"av-00002", "av-00032"}
+
+
+def test_an_unchanged_vendor_costs_a_small_share_of_a_full_listing(account):
+    p = vendor(n_settled=970, n_active=30, page_size=100)
+    refresh(account, p)
+    p.calls.clear()
+
+    refresh(account, p)
+
+    assert p.calls["list"] == 2  # 1 page of unsettled jobs + 1 head page, against 10 for a full listing
