@@ -233,6 +233,8 @@ RATE_LIMIT_URL = envstr("RATE_LIMIT_URL")
 SYNC_DEFAULT_MAX_RPS = envfloat("SYNC_DEFAULT_MAX_RPS", 0)
 # How many detail/op-log fetches one sync run may make; the rest wait for the next run.
 SYNC_DETAIL_BUDGET = envint("SYNC_DETAIL_BUDGET", 500)
+# Detail / op-log reads in flight at once (each still takes a token from the tenant's budget).
+SYNC_DETAIL_CONCURRENCY = envint("SYNC_DETAIL_CONCURRENCY", 4)
 # MetaStudio listing pages requested ahead of the one being stored (0 = one request at a time).
 SYNC_FETCH_AHEAD = envint("SYNC_FETCH_AHEAD", 2)
 HTTP_CONNECT_TIMEOUT = envint("HTTP_CONNECT_TIMEOUT", 5)

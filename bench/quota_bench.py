@@ -1,0 +1,647 @@
+"""Quota benchmark (run it as `bench/quota`, or `.venv/bin/python bench/quota`): how a sync
+behaves against a vendor's per-tenant rate limit, at a real round-trip time (issue 10).
+
+fakecloud runs as a subprocess with `--rate-limit RPS` (per tenant, the vendors' 429 answers)
+and `--latency-ms` / `--jitter-ms`; every account has max_rps = RPS, so the quota governor
+(jobs/providers/quota.py) and the vendor allow the same rate. The cache is a fresh database
+(SQLite in a temporary DATA_DIR, or PostgreSQL with --pg); the governor's budget lives in
+DATA_DIR/quota.sqlite3, or in Redis with --redis. Three parts, one run:
+
+(a) the full listing of --jobs avatar jobs (detail budget 0): jobs/s against the bound
+    RPS x 100 jobs a page (target >= 90 %), API calls, fakecloud's `throttled` (target 0);
+    then the listing alone for the first pages at SYNC_FETCH_AHEAD 1..4, to show which
+    fetch-ahead the bound needs at this latency;
+(b) three OS processes (`manage.py syncjobs --full`, three accounts of ONE tenant: avatar,
+    voice, avatar) at once: combined requests/s from fakecloud's counters (target <= RPS) and
+    throttled = 0, with the SQLite governor (and with --redis, the Redis one as well);
+(c) the steady state: after a full sync of both kinds, refreshes back to back while about
+    --change-share % of each kind's jobs change during each refresh (set_state through the
+    control API): listing calls per incremental refresh vs a full listing (target <= 5 %),
+    detail reads vs changed jobs (target: within 10 %), and the time from a remote change
+    to the cache row showing it, p95 (target: within one refresh interval).
+
+Not a test: it prints figures, each with its target and whether it was met; the exit status
+is 1 when a target was missed (asserts only check that the runs worked at all).
+"""
+
+import argparse
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+AVATAR, VOICE = "avatar_training", "voice_training"
+FAKE_KIND = {AVATAR: "avatar", VOICE: "voice"}
+# Where a changed job goes when its path has no next state (a final state that is unsettled).
+SETTLED_STATE = {AVATAR: "JOB_SUCCESS", VOICE: "SUCCEED"}
+PAGE = 100  # jobs per MetaStudio listing page (the documented maximum)
+SWEEP_FETCH_AHEAD = (1, 2, 3, 4)
+TARGETS = {"bound_share": 0.90, "incremental_share": 0.05, "detail_ratio": (0.9, 1.1)}
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench/quota", description=__doc__.split("\n\n")[0])
+    p.add_argument("--jobs", type=int, default=100_000, help="jobs per kind at the fakecloud for (a) and (c)")
+    p.add_argument("--rps", type=float, default=20, help="fakecloud's per-tenant limit and every account's max_rps")
+    p.add_argument("--latency-ms", type=int, default=100, help="fakecloud latency per request")
+    p.add_argument("--jitter-ms", type=int, default=20, help="± this much on each delay")
+    p.add_argument("--multi-jobs", type=int, default=20_000, help="jobs per kind for the three processes of (b)")
+    p.add_argument("--cycles", type=int, default=2, help="refreshes with changes in (c) (plus a first and a last one)")
+    p.add_argument("--change-share", type=float, default=1.0, help="%% of each kind's jobs changed per refresh in (c)")
+    p.add_argument("--detail-budget", type=int, help="SYNC_DETAIL_BUDGET in (c) (default: the setting, 500)")
+    p.add_argument("--sweep-pages", type=int, default=100, help="pages listed per fetch-ahead in (a); 0 skips it")
+    p.add_argument("--pg", action="store_true", help="PostgreSQL (a throw-away database) instead of SQLite")
+    p.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres", help="admin URL for --pg")
+    p.add_argument("--redis", action="store_true", help="the governor's budget in Redis (--redis-url)")
+    p.add_argument("--redis-url", default="redis://127.0.0.1:6379/14", help="for --redis")
+    p.add_argument("--seed", type=int, default=11)
+    return p.parse_args(argv)
+
+
+def setup_django(args):
+    data_dir = tempfile.mkdtemp(prefix="tod-bench-quota-")
+    os.environ["DATA_DIR"] = data_dir
+    os.environ["DJANGO_SETTINGS_MODULE"] = "dashboard.settings"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.pop("DATABASE_URL", None)
+    # Explicit, so the syncjobs processes of (b) share this budget whatever the broker is.
+    os.environ["RATE_LIMIT_URL"] = args.redis_url if args.redis else sqlite_governor(data_dir)
+    dropper = None
+    if args.pg:
+        import uuid
+
+        import psycopg
+
+        name = f"tod_bench_{uuid.uuid4().hex[:8]}"
+        admin = psycopg.connect(args.pg_url.replace("postgres://", "postgresql://"), autocommit=True)
+        admin.execute(f'CREATE DATABASE "{name}"')
+        os.environ["DATABASE_URL"] = args.pg_url.rsplit("/", 1)[0] + "/" + name
+
+        def dropper():
+            from django.db import connections
+
+            connections.close_all()
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.close()
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return dropper
+
+
+def sqlite_governor(data_dir):
+    return "sqlite:///" + str(Path(data_dir) / "quota.sqlite3")
+
+
+def main(argv=None):
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    dropper = setup_django(args)
+    try:
+        return run(args)
+    finally:
+        if args.redis:
+            forget_redis_budget(args.redis_url)
+        if dropper:
+            dropper()
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+class Report:
+    """Every figure that has a target, for the closing summary and the exit status."""
+
+    def __init__(self):
+        self.rows = []
+
+    def target(self, label, met, text):
+        self.rows.append((label, met))
+        return f"{text} ({'met' if met else 'NOT met'})"
+
+
+def start_fakecloud(args, jobs):
+    from fakecloud.testing import FakeCloudProcess
+
+    extra = ["--short-jobs", "0", "--arrivals", "0", "--latency-ms", str(args.latency_ms)]
+    if args.jitter_ms:
+        extra += ["--jitter-ms", str(args.jitter_ms)]
+    t = time.perf_counter()
+    fc = FakeCloudProcess(jobs=jobs, seed=args.seed, speed=0, rate_limit=args.rps, extra_args=extra).start()
+    print(f"  fakecloud ready in {time.perf_counter() - t:.1f}s ({jobs:,} jobs per kind, clock frozen)")
+    return fc
+
+
+def make_account(fc, name, kinds, rps):
+    from jobs.models import CloudAccount
+
+    account = CloudAccount(
+        name=name,
+        provider="huawei",
+        region=fc.huawei["region"],
+        endpoint=fc.url,
+        project_id=fc.huawei["project_id"],
+        access_key_id=fc.huawei["ak"],
+        kinds=kinds,
+        max_rps=rps,
+    )
+    account.set_secret_key(fc.huawei["sk"])
+    account.save()
+    return account
+
+
+def huawei_calls(counters):
+    """MetaStudio requests fakecloud received (throttled ones included): every operation counter."""
+    return sum(n for op, n in counters.items() if op.split(".")[0] in ("avatar", "voice", "short"))
+
+
+def delta(after, before, *ops):
+    return sum(after.get(op, 0) - before.get(op, 0) for op in ops)
+
+
+def fresh_budget(fc, rps):
+    """Both budgets full: fakecloud's bucket refilled, the governor's one-second window empty."""
+    fc.set_rate_limit(rps)
+    time.sleep(1.1)
+
+
+def pct(x):
+    return f"{100 * x:.1f} %"
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def forget_redis_budget(url):
+    """Drop the budget log this run wrote (only the bench's tenant key)."""
+    import redis
+
+    from fakecloud.defaults import DEFAULTS
+
+    key = f"tod-quota:metastudio:{DEFAULTS['huawei_region']}:{DEFAULTS['huawei_project_id']}"
+    try:
+        redis.Redis.from_url(url).delete(key)
+    except redis.RedisError:
+        pass
+
+
+# -- (a) ------------------------------------------------------------------------------------
+
+
+def part_a(args, fc, account, report):
+    from django.conf import settings
+
+    from jobs import sync
+
+    rps = args.rps
+    bound = rps * PAGE
+    print(
+        f"\n(a) Full listing at the quota: {args.jobs:,} avatar jobs, detail budget 0, "
+        f"SYNC_FETCH_AHEAD={settings.SYNC_FETCH_AHEAD}"
+    )
+    settings.SYNC_DETAIL_BUDGET = 0
+    fresh_budget(fc, args.rps)
+    fc.reset_counters()
+    t = time.perf_counter()
+    run = sync.sync_account_kind(account, AVATAR, full=True)
+    took = time.perf_counter() - t
+    counters = fc.counters()
+    assert run.outcome == "succeeded" and run.mode == "full", sync.run_reason(run)
+    assert run.seen == args.jobs, (run.seen, args.jobs)
+    rate = run.seen / took
+    share = rate / bound
+    print(f"  full sync: {took:.1f}s, {rate:,.0f} jobs/s, {run.pages} pages, {run.created:,} created")
+    print(
+        "  "
+        + report.target(
+            "(a) share of the bound",
+            share >= TARGETS["bound_share"],
+            f"bound {rps:g}/s x {PAGE} jobs a page = {bound:,.0f} jobs/s: {pct(share)} of it, "
+            f"target >= {TARGETS['bound_share']:.0%}",
+        )
+    )
+    throttled = counters.get("throttled", 0)
+    print(
+        f"  API calls: {run.api_calls:,} (fakecloud counted {counters.get('avatar.list', 0):,} avatar.list); "
+        + report.target("(a) throttled", throttled == 0, f"throttled {throttled}, target 0")
+    )
+    if args.sweep_pages:
+        sweep(args, fc, account)
+    return run
+
+
+def sweep(args, fc, account):
+    """The listing alone (no database) for the first pages, at each fetch-ahead."""
+    from django.conf import settings
+
+    from jobs.providers import get_provider
+
+    pages = min(args.sweep_pages, args.jobs // PAGE)
+    default = settings.SYNC_FETCH_AHEAD
+    bound_pages = args.rps
+    print(f"  the listing alone (HTTP + parse, no database), first {pages} pages, by SYNC_FETCH_AHEAD:")
+    needed = None
+    try:
+        for ahead in SWEEP_FETCH_AHEAD:
+            settings.SYNC_FETCH_AHEAD = ahead
+            provider = get_provider(account)
+            fresh_budget(fc, args.rps)
+            fc.reset_counters()
+            listing = provider.iter_pages(AVATAR)
+            t = time.perf_counter()
+            got = 0
+            for _page in listing:
+                got += 1
+                if got >= pages:
+                    break
+            took = time.perf_counter() - t
+            listing.close()
+            rate = got / took
+            share = rate / bound_pages
+            if needed is None and share >= TARGETS["bound_share"]:
+                needed = ahead
+            mark = " (the default)" if ahead == default else ""
+            print(
+                f"    {ahead}{mark}: {rate:5.1f} pages/s = {rate * PAGE:6,.0f} jobs/s, {pct(share)} of the bound, "
+                f"throttled {fc.counters().get('throttled', 0)}"
+            )
+    finally:
+        settings.SYNC_FETCH_AHEAD = default
+    round_trip = args.latency_ms / 1000
+    print(
+        f"  -> at {args.latency_ms} ms the bound needs about rps x round trip = {args.rps:g} x {round_trip:.2f}s "
+        f"= {args.rps * round_trip:.1f}+ requests in flight; "
+        + (
+            f"SYNC_FETCH_AHEAD >= {needed} reached >= {TARGETS['bound_share']:.0%} of it"
+            if needed
+            else f"no fetch-ahead up to {SWEEP_FETCH_AHEAD[-1]} reached {TARGETS['bound_share']:.0%} of it"
+        )
+    )
+
+
+# -- (b) ------------------------------------------------------------------------------------
+
+
+class Sampler(threading.Thread):
+    """fakecloud's counters every `every` seconds: (monotonic time, MetaStudio requests, throttled)."""
+
+    def __init__(self, fc, every=0.2):
+        super().__init__(name="counter-sampler", daemon=True)
+        self.fc, self.every = fc, every
+        self.samples = []
+        self.stopping = threading.Event()
+
+    def run(self):
+        while True:
+            counters = self.fc.counters()
+            self.samples.append((time.monotonic(), huawei_calls(counters), counters.get("throttled", 0)))
+            if self.stopping.wait(self.every):
+                counters = self.fc.counters()
+                self.samples.append((time.monotonic(), huawei_calls(counters), counters.get("throttled", 0)))
+                return
+
+    def rates(self, window=5.0):
+        """(mean requests/s while requests flowed, the highest rate over any `window` seconds)."""
+        busy = [s for s in self.samples if s[1] > 0]
+        final = self.samples[-1][1]
+        end = next(s for s in busy if s[1] == final)
+        first = busy[0]
+        mean = (end[1] - first[1]) / (end[0] - first[0]) if end[0] > first[0] else 0.0
+        peak = 0.0
+        j = 0
+        for i, (t, n, _) in enumerate(self.samples):
+            j = max(j, i)
+            while j < len(self.samples) and self.samples[j][0] - t < window:
+                j += 1
+            if j == len(self.samples):
+                break
+            peak = max(peak, (self.samples[j][1] - n) / (self.samples[j][0] - t))
+        return mean, peak
+
+
+def part_b(args, report):
+    from django.conf import settings
+
+    print(
+        f"\n(b) Three processes, one tenant: `manage.py syncjobs --full` for three accounts of one MetaStudio "
+        f"project (avatar, voice, avatar; {args.multi_jobs:,} jobs each), budget {args.rps:g}/s each"
+    )
+    backends = [("SQLite governor (shared DATA_DIR)", sqlite_governor(settings.DATA_DIR))]
+    if args.redis:
+        backends.append(("Redis governor", args.redis_url))
+    fc = start_fakecloud(args, args.multi_jobs)
+    try:
+        for n, (label, url) in enumerate(backends):
+            three_processes(args, fc, label, url, f"b{n}", report)
+    finally:
+        fc.stop()
+
+
+def three_processes(args, fc, label, url, prefix, report):
+    kinds = [AVATAR, VOICE, AVATAR]
+    names = []
+    for i, kind in enumerate(kinds):
+        names.append(f"{prefix}-{i}")
+        make_account(fc, names[-1], [kind], args.rps)
+    env = dict(os.environ, RATE_LIMIT_URL=url, SYNC_DETAIL_BUDGET="0")
+    fresh_budget(fc, args.rps)
+    fc.reset_counters()
+    sampler = Sampler(fc)
+    sampler.start()
+    t = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "syncjobs", "--account", name, "--kind", kind, "--full"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, kind in zip(names, kinds)
+    ]
+    outputs = [proc.communicate() for proc in procs]
+    took = time.perf_counter() - t
+    sampler.stopping.set()
+    sampler.join()
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, f"syncjobs failed ({proc.returncode}): {out} {err}"
+    counters = fc.counters()
+    calls = huawei_calls(counters)
+    throttled = counters.get("throttled", 0)
+    mean, peak = sampler.rates()
+    print(f"  {label}: all three done in {took:.1f}s (Django start-up included), {calls:,} requests")
+    for out, _ in outputs:
+        print("    " + out.strip().splitlines()[-1])
+    print(
+        "    "
+        + report.target(
+            f"(b) {label}: combined requests/s",
+            mean <= args.rps,
+            f"combined {mean:.1f} requests/s over the run (fakecloud's counters), target <= {args.rps:g}",
+        )
+        + f"; highest over 5 s: {peak:.1f}/s"
+    )
+    print("    " + report.target(f"(b) {label}: throttled", throttled == 0, f"throttled {throttled}, target 0"))
+
+
+# -- (c) ------------------------------------------------------------------------------------
+
+
+class Watcher(threading.Thread):
+    """Polls the cache for changed jobs: when does each row show its new state?"""
+
+    def __init__(self, account, every=0.25):
+        super().__init__(name="cache-watcher", daemon=True)
+        self.account_id, self.every = account.pk, every
+        self.lock = threading.Lock()
+        self.pending = {}  # (kind, remote_id) -> (new state, monotonic time of the change)
+        self.seen = []  # (kind, remote_id, changed at, seen at)
+        self.stopping = threading.Event()
+
+    def add(self, kind, remote_id, state, at):
+        with self.lock:
+            self.pending[(kind, remote_id)] = (state, at)
+
+    def run(self):
+        from django.db import connection
+
+        try:
+            while not self.stopping.wait(self.every):
+                self.poll()
+            self.poll()
+        finally:
+            connection.close()
+
+    def poll(self):
+        from jobs.models import Job
+
+        with self.lock:
+            pending = dict(self.pending)
+        by_kind = {}
+        for (kind, rid), value in pending.items():
+            by_kind.setdefault(kind, {})[rid] = value
+        found = []
+        for kind, wanted in by_kind.items():
+            ids = list(wanted)
+            for i in range(0, len(ids), 500):
+                rows = Job.objects.filter(account_id=self.account_id, kind=kind, remote_id__in=ids[i : i + 500])
+                for rid, state in rows.values_list("remote_id", "state"):
+                    if state == wanted[rid][0]:
+                        found.append((kind, rid, wanted[rid][1]))
+        now = time.monotonic()
+        with self.lock:
+            for kind, rid, changed_at in found:
+                self.pending.pop((kind, rid), None)
+                self.seen.append((kind, rid, changed_at, now))
+
+
+class Changer(threading.Thread):
+    """Applies planned state changes at random moments over `spread` seconds, a second's worth
+    at a time (each change makes fakecloud rebuild its listing snapshot once)."""
+
+    def __init__(self, fc, plan, spread, watcher, seed):
+        super().__init__(name="changer", daemon=True)
+        self.fc, self.watcher = fc, watcher
+        rng = random.Random(seed)
+        self.ticks = {}
+        for change in plan:
+            self.ticks.setdefault(int(rng.uniform(0, spread)), []).append(change)
+
+    def run(self):
+        start = time.monotonic()
+        for tick in sorted(self.ticks):
+            time.sleep(max(0.0, start + tick - time.monotonic()))
+            for kind, rid, state in self.ticks[tick]:
+                at = time.monotonic()
+                self.fc.set_state(FAKE_KIND[kind], rid, state)
+                self.watcher.add(kind, rid, state, at)
+
+
+def next_state(fc, kind, remote_id):
+    """The job's next state on its vendor path, or a settled one when its path ends here."""
+    info = fc.job(FAKE_KIND[kind], remote_id)
+    upcoming = [state for t, state in info["schedule"] if t == info["next_transition_ms"]]
+    return upcoming[0] if upcoming else SETTLED_STATE[kind]
+
+
+def part_c(args, fc, account, avatar_full, report):
+    from django.conf import settings
+
+    from jobs import sync
+    from jobs.models import Job
+    from jobs.status import unsettled_states
+
+    kinds = [AVATAR, VOICE]
+    budget = args.detail_budget if args.detail_budget is not None else settings.SYNC_DETAIL_BUDGET
+    per_kind = round(args.change_share / 100 * args.jobs)
+    print(
+        f"\n(c) Steady state: {args.jobs:,} avatar + {args.jobs:,} voice jobs, {per_kind:,} of each kind "
+        f"({args.change_share:g} %) changed during each refresh, refreshes back to back; detail budget {budget}"
+    )
+    settings.SYNC_DETAIL_BUDGET = 0
+    fresh_budget(fc, args.rps)
+    t = time.perf_counter()
+    voice_full = sync.sync_account_kind(account, VOICE, full=True)
+    assert voice_full.outcome == "succeeded" and voice_full.seen == args.jobs, sync.run_reason(voice_full)
+    print(f"  first full sync of the voice jobs: {time.perf_counter() - t:.1f}s (the avatar jobs' was (a))")
+    full_calls = avatar_full.pages + voice_full.pages
+    # Steady state: the first sync's detail backlog (every job) would take hours at this rate;
+    # count it as read, so a refresh's detail reads are those of its changes.
+    Job.objects.filter(account=account).update(needs_detail=False)
+    settings.SYNC_DETAIL_BUDGET = budget
+
+    rng = random.Random(args.seed)
+    pools, floor_pages = {}, 0
+    for kind in kinds:
+        unsettled = set(unsettled_states(kind))
+        ids = [job["job_id"] for job in fc.jobs(FAKE_KIND[kind]) if job["state"] in unsettled]
+        floor_pages += math.ceil(len(ids) / PAGE)
+        print(
+            f"  fakecloud's {kind} jobs in unsettled states (listed by every incremental refresh): "
+            f"{len(ids):,} = {pct(len(ids) / args.jobs)}"
+        )
+        pools[kind] = rng.sample(ids, min(len(ids), per_kind * args.cycles))
+    print(
+        f"  -> an incremental listing cannot cost less than {floor_pages:,} calls = "
+        f"{pct(floor_pages / full_calls)} of a full listing ({full_calls:,} calls) with this data"
+    )
+
+    watcher = Watcher(account)
+    watcher.start()
+    refreshes = []
+    spread = None
+    print("  refresh  seconds  listing  by-id  details  calls  changed  seen  throttled  detail backlog")
+    for k in range(args.cycles + 2):
+        plan = []
+        if 1 <= k <= args.cycles:
+            for kind in kinds:
+                for rid in pools[kind][(k - 1) * per_kind : k * per_kind]:
+                    plan.append((kind, rid, next_state(fc, kind, rid)))
+        changer = Changer(fc, plan, spread or 0, watcher, seed=args.seed + k)
+        before = fc.counters()
+        start = time.monotonic()
+        changer.start()
+        runs = sync.sync_account(account, kinds, trigger="command")
+        end = time.monotonic()
+        changer.join()
+        after = fc.counters()
+        for run in runs:
+            assert run.outcome == "succeeded" and run.mode == "incremental", (run.mode, sync.run_reason(run))
+        details = {run.kind: run.details_fetched for run in runs}
+        r = {
+            "start": start,
+            "end": end,
+            "listing": delta(after, before, "avatar.list", "voice.list"),
+            "by_id": delta(after, before, "avatar.detail") - details[AVATAR] + delta(after, before, "voice.detail"),
+            "details": sum(details.values()),
+            "calls": huawei_calls(after) - huawei_calls(before),
+            "throttled": delta(after, before, "throttled"),
+            "changed": len(plan),
+            "backlog": Job.objects.filter(account=account, needs_detail=True, gone=False).count(),
+        }
+        time.sleep(2 * watcher.every)  # the last rows written are seen before counting
+        r["seen"] = sum(1 for *_, seen_at in watcher.seen if start <= seen_at <= end + 2 * watcher.every)
+        refreshes.append(r)
+        label = "first" if k == 0 else ("last" if k == args.cycles + 1 else str(k))
+        print(
+            f"  {label:>7}  {end - start:7.1f}  {r['listing']:7,}  {r['by_id']:5,}  {r['details']:7,}  "
+            f"{r['calls']:5,}  {r['changed']:7,}  {r['seen']:4,}  {r['throttled']:9,}  {r['backlog']:,}"
+        )
+        spread = end - start
+    watcher.stopping.set()
+    watcher.join()
+    summarise_c(args, refreshes, full_calls, watcher, budget, report)
+
+
+def summarise_c(args, refreshes, full_calls, watcher, budget, report):
+    changing = refreshes[1 : args.cycles + 1]
+    listing = statistics.mean(r["listing"] for r in changing)
+    share = listing / full_calls
+    print(
+        f"  listing calls: {refreshes[0]['listing']:,} with nothing changed, {listing:,.0f} per refresh with changes; "
+        "a full listing "
+        + report.target(
+            "(c) incremental listing vs full",
+            share <= TARGETS["incremental_share"],
+            f"{full_calls:,}: {pct(share)} of it, target <= {TARGETS['incremental_share']:.0%}",
+        )
+    )
+    changed = sum(r["changed"] for r in refreshes)
+    details = sum(r["details"] for r in refreshes[1:])
+    by_id = sum(r["by_id"] for r in refreshes[1:])
+    lo, hi = TARGETS["detail_ratio"]
+    ratio = details / changed if changed else 0.0
+    print(
+        f"  detail reads: {details:,} for {changed:,} changed jobs "
+        + report.target(
+            "(c) detail reads vs changed jobs",
+            lo <= ratio <= hi,
+            f"= {ratio:.2f} per change, target {lo:g}-{hi:g} (budget {budget} a kind per refresh)",
+        )
+        + f"; reads by id of jobs that left the unsettled listing: {by_id:,}"
+    )
+    latencies = [seen - changed_at for _, _, changed_at, seen in watcher.seen]
+    interval = statistics.mean(b["start"] - a["start"] for a, b in zip(changing, refreshes[2:]))
+    if not latencies:
+        print("  time to the cache: no change was seen")
+        report.target("(c) time to the cache", False, "")
+        return
+    p95 = percentile(latencies, 0.95)
+    print(
+        f"  time from a change to the cache ({len(latencies):,} changes seen, {len(watcher.pending):,} never): "
+        f"p50 {percentile(latencies, 0.5):.1f}s, p95 {p95:.1f}s, max {max(latencies):.1f}s; "
+        + report.target(
+            "(c) time to the cache, p95",
+            p95 <= interval and not watcher.pending,
+            f"refresh interval {interval:.1f}s (back to back), target p95 <= one interval",
+        )
+    )
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def run(args):
+    from django.conf import settings
+    from django.db import connection
+
+    from jobs.providers import quota
+
+    report = Report()
+    backend = "Redis " + args.redis_url if args.redis else "SQLite file in DATA_DIR"
+    print(
+        f"bench/quota: fakecloud --rate-limit {args.rps:g}/s per tenant, latency {args.latency_ms} "
+        f"± {args.jitter_ms} ms; every account max_rps {args.rps:g}; governor {backend}; cache {connection.vendor}"
+    )
+    assert quota.backend_url() == settings.RATE_LIMIT_URL
+    if args.redis:
+        forget_redis_budget(args.redis_url)
+    started = time.perf_counter()
+    fc = start_fakecloud(args, args.jobs)
+    try:
+        account = make_account(fc, "steady", [AVATAR, VOICE], args.rps)
+        avatar_full = part_a(args, fc, account, report)
+        part_b(args, report)
+        part_c(args, fc, account, avatar_full, report)
+    finally:
+        fc.stop()
+    missed = [label for label, met in report.rows if not met]
+    print(
+        f"\nbench/quota took {time.perf_counter() - started:.0f}s; targets met: "
+        f"{len(report.rows) - len(missed)} of {len(report.rows)}" + (f"; missed: {', '.join(missed)}" if missed else "")
+    )
+    return 1 if missed else 0
