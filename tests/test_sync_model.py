@@ -1,0 +1,224 @@
+"""A model-based test of the refresh (GitHub issue #10): hypothesis drives fakecloud and the sync.
+
+A RuleBasedStateMachine changes the remote side (adds jobs in unsettled or settled states, with
+or without a schedule of their own; moves jobs along their kind's vendor state machine; removes
+jobs; advances the virtual clock) and refreshes the cache of the listable kinds (avatar and
+voice training on the Huawei account, translation on the Tencent one), incrementally or fully.
+What the vendor says is read from fakecloud itself; the machine remembers only each kind's vendor
+states at the previous refresh (to know which jobs settled since).
+
+After every refresh: each SyncRun succeeded in the mode asked for, and one "observed" JobEvent
+was added per cached state change, never a duplicate. After an incremental refresh: every job
+unsettled at the vendor has its current state in the cache, and every job that settled since
+the previous refresh (or appeared already settled) has its final state. After a full refresh the
+cache equals the vendor (ids, states, gone flags), and a second full refresh changes nothing.
+
+fakecloud runs in this process with speed 0 (only the rules move its clock), one server per
+example; the cache is emptied at the start of each example.
+"""
+
+from collections import Counter
+
+import pytest
+from django.db.models import Count, Max
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+
+from fakecloud import data as fakecloud_data
+from fakecloud.testing import FakeCloudServer
+from jobs import sync
+from jobs.models import CloudAccount, Job, JobEvent, SyncRun
+from jobs.providers import get_provider
+from jobs.status import unsettled_states
+from tests.fixtures_sync import make_fakecloud_accounts
+
+pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive, pytest.mark.slow]
+
+JOBS = 30  # per kind at the start (plus JOBS // 20 arriving during the first virtual hours)
+PAGE_SIZE = 5  # several pages per listing, so paging and the head's stop are exercised
+FULL_SYNC_INTERVAL = 30 * 86400  # real seconds: a refresh not forced stays incremental
+FC_KIND = {"avatar_training": "avatar", "voice_training": "voice", "translation": "translation"}
+KINDS = tuple(FC_KIND)
+ACCOUNT_KINDS = (("hw", ["avatar_training", "voice_training"]), ("ci", ["translation"]))
+UNSETTLED = {kind: frozenset(unsettled_states(kind)) for kind in KINDS}
+
+
+def _vendor_paths(kind):
+    paths = [path for _, path in fakecloud_data.PATHS[FC_KIND[kind]]]
+    if kind == "translation":
+        paths.append(fakecloud_data.TRANSLATION_SUBMITTED)  # a job submitted through the API
+    return paths
+
+
+PATHS = {kind: _vendor_paths(kind) for kind in KINDS}
+# The vendor's state machine of each kind: the states a job in a state can go to next.
+MOVES = {
+    kind: {
+        state: sorted({b for path in PATHS[kind] for a, b in zip(path.states, path.states[1:]) if a == state})
+        for state in {a for path in PATHS[kind] for a in path.states[:-1]}
+    }
+    for kind in KINDS
+}
+STATES = {kind: sorted({s for path in PATHS[kind] for s in path.states}) for kind in KINDS}
+
+
+def _spec(kind):
+    """What add_job gets: a state to stay in, or a schedule walking the rest of a vendor path."""
+    fixed = st.sampled_from(STATES[kind]).map(lambda state: {"state": state})
+    moving = st.tuples(
+        st.sampled_from(PATHS[kind]), st.integers(0, 20), st.sampled_from([60, 900, 3600, 4 * 3600])
+    ).map(
+        lambda t: {
+            "schedule": [[n * t[2], state] for n, state in enumerate(t[0].states[t[1] % len(t[0].states) :])]
+        }
+    )
+    return st.one_of(fixed, moving)
+
+
+NEW_JOBS = st.sampled_from(KINDS).flatmap(lambda kind: st.tuples(st.just(kind), _spec(kind)))
+
+
+def _provider(account):
+    """The real provider (real HTTP, real signers), small pages, no real sleeps between retries."""
+    provider = get_provider(account, sleep=lambda seconds: None)
+    provider.page_size = PAGE_SIZE
+    return provider
+
+
+class RefreshModel(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        CloudAccount.objects.all().delete()  # jobs, events and runs go with it: a fresh cache
+        self.fc = FakeCloudServer(jobs=JOBS, seed=3, speed=0).start()
+        hw, ci = make_fakecloud_accounts(self.fc.url, prefix="model", full_sync_interval=FULL_SYNC_INTERVAL)
+        self.accounts = {"hw": hw, "ci": ci}
+        self.full_done = False
+        self.at_refresh = {}  # kind -> {remote_id: vendor state} at the previous refresh
+
+    def teardown(self):
+        self.fc.stop()
+
+    # -- the vendor side -----------------------------------------------------------------------
+
+    def vendor(self, kind):
+        return {job["job_id"]: job["state"] for job in self.fc.jobs(FC_KIND[kind])}
+
+    @rule(new=NEW_JOBS)
+    def add_a_job(self, new):
+        kind, spec = new
+        self.fc.add_job(FC_KIND[kind], **spec)
+
+    @rule(kind=st.sampled_from(KINDS), pick=st.integers(0, 10**6), choice=st.integers(0, 10))
+    def move_a_job(self, kind, pick, choice):
+        movable = [job for job in self.fc.jobs(FC_KIND[kind]) if job["state"] in MOVES[kind]]
+        if movable:
+            job = movable[pick % len(movable)]
+            targets = MOVES[kind][job["state"]]
+            self.fc.set_state(FC_KIND[kind], job["job_id"], targets[choice % len(targets)])
+
+    @rule(kind=st.sampled_from(KINDS), pick=st.integers(0, 10**6))
+    def remove_a_job(self, kind, pick):
+        listed = self.fc.jobs(FC_KIND[kind])
+        if listed:
+            assert self.fc.remove_job(FC_KIND[kind], listed[pick % len(listed)]["job_id"])
+
+    @rule(seconds=st.sampled_from([30, 600, 3600, 6 * 3600, 2 * 86400]))
+    def advance_the_clock(self, seconds):
+        self.fc.advance(seconds)
+
+    # -- refreshes ----------------------------------------------------------------------------
+
+    @rule()
+    def full_refresh(self):
+        vendor = self.refresh(full=True)
+        for kind in KINDS:
+            cached = {job.remote_id: job for job in Job.objects.filter(kind=kind)}
+            live = {remote_id: job.state for remote_id, job in cached.items() if not job.gone}
+            assert live == vendor[kind], kind
+            for remote_id, job in cached.items():
+                if remote_id not in vendor[kind]:
+                    assert job.gone and self.fc.job(FC_KIND[kind], remote_id)["removed"], (kind, remote_id)
+        self.full_done = True
+
+        # Nothing changed at the vendor: a second full listing writes no row and adds no event.
+        jobs = list(Job.objects.order_by("pk").values())
+        events = JobEvent.objects.count()
+        runs = self.refresh(full=True)
+        assert list(Job.objects.order_by("pk").values()) == jobs
+        assert JobEvent.objects.count() == events
+        assert runs == vendor
+
+    @precondition(lambda self: self.full_done)
+    @rule()
+    def incremental_refresh(self):
+        previous = self.at_refresh
+        vendor = self.refresh(full=False)
+        missed = []
+        for kind in KINDS:
+            cached = {
+                remote_id: (state, gone)
+                for remote_id, state, gone in Job.objects.filter(kind=kind).values_list("remote_id", "state", "gone")
+            }
+            for remote_id, state in vendor[kind].items():
+                was = previous[kind].get(remote_id)  # None: not listed at the previous refresh
+                unsettled = state in UNSETTLED[kind]
+                settled_since = not unsettled and (was is None or was in UNSETTLED[kind])
+                if (unsettled or settled_since) and cached.get(remote_id) != (state, False):
+                    missed.append((kind, remote_id, f"vendor {was} -> {state}", f"cache {cached.get(remote_id)}"))
+        assert not missed, missed
+
+    def refresh(self, full):
+        """Both accounts, every listable kind; checks the runs and the observed events; returns
+        the vendor's states of each kind (nothing moves at the vendor while a refresh runs)."""
+        before = self.cached_states()
+        last_event = JobEvent.objects.aggregate(last=Max("pk"))["last"] or 0
+        runs = []
+        for name, kinds in ACCOUNT_KINDS:
+            account = self.accounts[name]
+            runs += sync.sync_account(account, kinds, trigger="manual", provider=_provider(account), full=full)
+        assert sorted(run.kind for run in runs) == sorted(KINDS)
+        for run in runs:
+            assert run.outcome == SyncRun.Outcome.SUCCEEDED, (run.kind, sync.run_reason(run))
+            assert run.mode == ("full" if full else "incremental"), run.kind
+
+        # One observed event per state change of a cached job, from the state cached before.
+        after = self.cached_states()
+        expected = Counter(
+            (pk, before[key][1], state)
+            for key, (pk, state) in after.items()
+            if key in before and before[key][1] and before[key][1] != state
+        )
+        added = Counter(
+            JobEvent.objects.filter(source=JobEvent.Source.OBSERVED, pk__gt=last_event).values_list(
+                "job_id", "from_state", "to_state"
+            )
+        )
+        assert added == expected
+        duplicates = (
+            JobEvent.objects.filter(source=JobEvent.Source.OBSERVED)
+            .values("job_id", "occurred_at", "from_state", "to_state")
+            .annotate(n=Count("pk"))
+            .filter(n__gt=1)
+        )
+        assert not duplicates.exists(), list(duplicates)
+
+        vendor = {kind: self.vendor(kind) for kind in KINDS}
+        self.at_refresh = vendor
+        return vendor
+
+    @staticmethod
+    def cached_states():
+        return {(kind, remote_id): (pk, state) for pk, kind, remote_id, state in Job.objects.values_list("pk", "kind", "remote_id", "state")}
+
+
+def test_the_cache_follows_the_vendor_through_incremental_and_full_refreshes():
+    run_state_machine_as_test(
+        RefreshModel,
+        settings=settings(
+            max_examples=12,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
