@@ -380,9 +380,14 @@ class SyncRun(models.Model):
     account = models.ForeignKey(CloudAccount, on_delete=models.CASCADE, related_name="sync_runs")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     trigger = models.CharField(max_length=16, default="schedule")  # schedule / manual / command
-    # full: the whole listing (the only mode that marks jobs gone); incremental: only what can
-    # have changed; tracked: short jobs re-read by id; refresh: one job.
-    mode = models.CharField(max_length=12, default="full")
+
+    class Mode(models.TextChoices):
+        FULL = "full", _("Full listing")  # the only refresh that marks jobs gone
+        INCREMENTAL = "incremental", _("Incremental")  # only what can have changed (jobs.sync.incremental)
+        TRACKED = "tracked", _("Tracked jobs")  # short jobs, re-read by id
+        REFRESH = "refresh", _("One job")
+
+    mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.FULL)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)

@@ -48,14 +48,14 @@ def refresh_mode(account: CloudAccount, kind: str, full: bool = False) -> str:
     ``full`` (asked for, or no successful full listing within full_sync_interval) or
     ``incremental`` (jobs.sync.incremental)."""
     if kind == Kind.VOICE_ASSESSMENT:
-        return "tracked"
+        return SyncRun.Mode.TRACKED
     if full:
-        return "full"
+        return SyncRun.Mode.FULL
     since = timezone.now() - timedelta(seconds=account.full_sync_interval)
     last_full = SyncRun.objects.filter(
-        account=account, kind=kind, mode="full", outcome=SyncRun.Outcome.SUCCEEDED, started_at__gte=since
+        account=account, kind=kind, mode=SyncRun.Mode.FULL, outcome=SyncRun.Outcome.SUCCEEDED, started_at__gte=since
     )
-    return "incremental" if last_full.exists() else "full"
+    return SyncRun.Mode.INCREMENTAL if last_full.exists() else SyncRun.Mode.FULL
 
 
 def _run_kind(
@@ -74,9 +74,9 @@ def _run_kind(
     run.save(update_fields=["outcome", "started_at", "mode"])
     ks = KindSync(account, kind, provider, run, lease_owner=lease_owner)
     try:
-        if run.mode == "tracked":
+        if run.mode == SyncRun.Mode.TRACKED:
             ks.list_tracked(budget)
-        elif run.mode == "incremental":
+        elif run.mode == SyncRun.Mode.INCREMENTAL:
             list_changed(ks, budget)
         else:
             ks.list_all()
@@ -254,7 +254,7 @@ def refresh_job(job: Job, run: SyncRun | None = None, provider: Provider | None 
     """Re-fetch one job (and its detail) now, under the account lease."""
     account = job.account
     run = run or SyncRun(account=account, kind=job.kind, trigger="refresh")
-    run.mode = "refresh"
+    run.mode = SyncRun.Mode.REFRESH
     owner = uuid.uuid4().hex
     if not claim_lease(account.pk, owner):
         run.outcome = SyncRun.Outcome.SKIPPED
