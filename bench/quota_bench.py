@@ -45,6 +45,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchdb import use_throwaway_postgres
+
 ROOT = Path(__file__).resolve().parent.parent
 
 AVATAR, VOICE = "avatar_training", "voice_training"
@@ -90,21 +92,7 @@ def setup_django(args):
     os.environ["RATE_LIMIT_URL"] = args.redis_url if args.redis else sqlite_governor(data_dir)
     dropper = None
     if args.pg:
-        import uuid
-
-        import psycopg
-
-        name = f"tod_bench_{uuid.uuid4().hex[:8]}"
-        admin = psycopg.connect(args.pg_url.replace("postgres://", "postgresql://"), autocommit=True)
-        admin.execute(f'CREATE DATABASE "{name}"')
-        os.environ["DATABASE_URL"] = args.pg_url.rsplit("/", 1)[0] + "/" + name
-
-        def dropper():
-            from django.db import connections
-
-            connections.close_all()
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
+        dropper = use_throwaway_postgres(args.pg_url)
 
     import django
 

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchdb import use_throwaway_postgres
+
 ROOT = Path(__file__).resolve().parent.parent
 
 TARGETS = {"jobs_per_s": 5000, "vs_naive": 10, "resync_speedup": 3, "rss_mb": 300}
@@ -55,21 +57,7 @@ def setup_django(args):
     os.environ.pop("DATABASE_URL", None)
     dropper = None
     if args.pg:
-        import uuid
-
-        import psycopg
-
-        name = f"tod_bench_{uuid.uuid4().hex[:8]}"
-        admin = psycopg.connect(args.pg_url.replace("postgres://", "postgresql://"), autocommit=True)
-        admin.execute(f'CREATE DATABASE "{name}"')
-        os.environ["DATABASE_URL"] = args.pg_url.rsplit("/", 1)[0] + "/" + name
-
-        def dropper():
-            from django.db import connections
-
-            connections.close_all()
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.close()
+        dropper = use_throwaway_postgres(args.pg_url)
 
     sys.path.insert(0, str(ROOT))
     import django

@@ -3,4 +3,5 @@ pytest_plugins = [
     "tests.fixtures_fakecloud",  # fakecloud server fixtures
     "tests.fixtures_sync",  # accounts wired to fakecloud, synced caches
     "tests.fixtures_ui",  # users with roles, browser
+    "tests.fixtures_stack",  # real processes on PostgreSQL and Redis
 ]

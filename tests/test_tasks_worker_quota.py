@@ -14,7 +14,7 @@ import redis
 
 from fakecloud import defaults as d
 from fakecloud.testing import FakeCloudServer
-from tests.test_tasks_worker import PG_ADMIN_URL, REDIS_URL, ROOT, Stack, base_env, manage, wait_until
+from tests.fixtures_stack import REDIS_URL, ROOT, Stack, manage, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -54,31 +54,6 @@ def add_account(env, name, url):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-
-
-@pytest.fixture
-def production_stack(tmp_path):
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
-        admin = psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True)
-    except Exception as exc:  # the production stack is part of scripts/test's bootstrap
-        pytest.fail(f"PostgreSQL or Redis is not reachable: {exc}")
-    name = f"tod_quota_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    env = base_env(tmp_path / "data")
-    env.update(DATABASE_URL=url, CELERY_BROKER_URL=REDIS_URL, CELERY_QUEUE=f"quota-{uuid.uuid4().hex}")
-
-    def query(sql):
-        with psycopg.connect(url.replace("postgres://", "postgresql://")) as conn:
-            return [tuple(row) for row in conn.execute(sql).fetchall()]
-
-    try:
-        yield env, query
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def test_three_workers_syncing_one_tenant_stay_within_its_budget(production_stack, tmp_path):

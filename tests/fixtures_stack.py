@@ -1,0 +1,121 @@
+"""The production-like stack for tests that run real processes: environment for manage.py and
+Celery subprocesses, the worker/beat processes of a test, and a throw-away PostgreSQL database
+with Redis (``production_stack``)."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+WAIT_SECONDS = 120
+
+
+def base_env(data_dir):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "CELERY_", "DJANGO_"))}
+    env.update(
+        DATA_DIR=str(data_dir),
+        DJANGO_SETTINGS_MODULE="dashboard.settings",
+        CREDENTIALS_KEY=Fernet.generate_key().decode(),
+        SECRET_KEY="e2e-" + uuid.uuid4().hex,
+        SYNC_DETAIL_BUDGET="500",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    return env
+
+
+def manage(env, *args):
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+class Stack:
+    """The worker and beat processes of one test, stopped (by pid) at the end."""
+
+    def __init__(self, env, log_dir):
+        self.env = env
+        self.log_dir = log_dir
+        self.procs = []
+
+    def start(self, *args, name):
+        log = open(self.log_dir / f"{name}.log", "w")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "dashboard", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs.append((proc, log))
+        return proc
+
+    def stop(self):
+        for proc, _log in self.procs:
+            proc.terminate()
+        for proc, log in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+
+    def logs(self):
+        out = []
+        for path in sorted(self.log_dir.glob("*.log")):
+            text = path.read_text()
+            out.append(f"--- {path.name}\n{text[:2500]}\n[...]\n{text[-1500:]}" if len(text) > 4000 else text)
+        return "\n".join(out)
+
+
+def wait_until(check, stack, what):
+    deadline = time.monotonic() + WAIT_SECONDS
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        for proc, _ in stack.procs:
+            assert proc.poll() is None, f"a celery process exited\n{stack.logs()}"
+        time.sleep(1)
+    pytest.fail(f"timed out waiting for {what} (last: {last})\n{stack.logs()}")
+
+
+@pytest.fixture
+def production_stack(tmp_path):
+    """(env, query) for subprocesses on a throw-away PostgreSQL database and Redis (its own
+    queue name); the database is dropped afterwards."""
+    psycopg = pytest.importorskip("psycopg")
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+        admin = psycopg.connect(
+            PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True, connect_timeout=3
+        )
+    except Exception as exc:  # the production stack is part of scripts/test's bootstrap
+        pytest.fail(f"PostgreSQL or Redis is not reachable: {exc}")
+    name = f"tod_e2e_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    env = base_env(tmp_path / "data")
+    env.update(DATABASE_URL=url, CELERY_BROKER_URL=REDIS_URL, CELERY_QUEUE=f"e2e-{uuid.uuid4().hex}")
+
+    def query(sql):
+        with psycopg.connect(url.replace("postgres://", "postgresql://")) as conn:
+            return [tuple(row) for row in conn.execute(sql).fetchall()]
+
+    try:
+        yield env, query
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
