@@ -17,9 +17,10 @@ DATA_DIR/quota.sqlite3, or in Redis with --redis. Three parts, one run:
 (c) the steady state: after (a)'s full sync (and with --voice, one of the voice jobs), the
     first sync's detail backlog counted as done, incremental refreshes back to back: a first
     one with nothing changed, --cycles during which about --change-share % of each kind's
-    jobs change (unsettled jobs moved on through the control API, at random moments), a last
-    one that catches up. Listing calls per incremental refresh vs a full listing (target
-    <= 5 %), detail reads vs changed jobs (target: within 10 %), where each refresh's time
+    jobs change (jobs in states the vendor moves moved on through the control API, at random
+    moments), a last one that catches up, then one that also lists the jobs waiting on a person
+    (every SYNC_WAITING_INTERVAL). Listing calls per incremental refresh (the waiting refresh's
+    extra calls spread over its interval) vs a full listing (target <= 5 %), detail reads vs changed jobs (target: within 10 %), where each refresh's time
     went, and the time from a remote change to the cache row showing it (a thread polls the
     cache), p95 (target: within one refresh interval).
 
@@ -51,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 AVATAR, VOICE = "avatar_training", "voice_training"
 FAKE_KIND = {AVATAR: "avatar", VOICE: "voice"}
-# Where a changed job goes when its path has no next state (a final state that is unsettled).
+# Where a changed job goes when its path has no next state.
 SETTLED_STATE = {AVATAR: "JOB_SUCCESS", VOICE: "SUCCEED"}
 PAGE = 100  # jobs per MetaStudio listing page (the documented maximum)
 SWEEP_FETCH_AHEAD = (1, 2, 3, 4)
@@ -534,7 +535,7 @@ def part_c(args, fc, account, avatar_full, report):
 
     from jobs import sync
     from jobs.models import Job
-    from jobs.status import unsettled_states
+    from jobs.status import moving_states, waiting_states
 
     kinds = [AVATAR, VOICE] if args.voice else [AVATAR]
     budget = args.detail_budget
@@ -559,20 +560,25 @@ def part_c(args, fc, account, avatar_full, report):
     settings.SYNC_DETAIL_BUDGET = budget
 
     rng = random.Random(args.seed)
-    pools, floor_pages = {}, 0
-    unsettled = {kind: set(unsettled_states(kind)) for kind in kinds}
-    moves = {"unsettled": 0, "settled": 0}
+    pools, floor_pages, waiting_pages = {}, 0, 0
+    moving = {kind: set(moving_states(kind)) for kind in kinds}
+    moves = {"moving": 0, "settled": 0}
     for kind in kinds:
-        ids = [job["job_id"] for job in fc.jobs(FAKE_KIND[kind]) if job["state"] in unsettled[kind]]
+        jobs = fc.jobs(FAKE_KIND[kind])
+        ids = [job["job_id"] for job in jobs if job["state"] in moving[kind]]
+        waiting = sum(1 for job in jobs if job["state"] in set(waiting_states(kind)))
         floor_pages += math.ceil(len(ids) / PAGE)
+        waiting_pages += math.ceil(waiting / PAGE)
         print(
-            f"  fakecloud's {kind} jobs in unsettled states (listed by every incremental refresh): "
-            f"{len(ids):,} = {pct(len(ids) / args.jobs)}"
+            f"  fakecloud's {kind} jobs in states the vendor moves (listed by every incremental refresh): "
+            f"{len(ids):,} = {pct(len(ids) / args.jobs)}; waiting on a person (listed every "
+            f"SYNC_WAITING_INTERVAL = {settings.SYNC_WAITING_INTERVAL}s): {waiting:,} = {pct(waiting / args.jobs)}"
         )
         pools[kind] = rng.sample(ids, min(len(ids), per_kind * args.cycles))
     print(
         f"  -> an incremental listing cannot cost less than {floor_pages:,} calls = "
-        f"{pct(floor_pages / full_calls)} of a full listing ({full_calls:,} calls) with this data"
+        f"{pct(floor_pages / full_calls)} of a full listing ({full_calls:,} calls) with this data; "
+        f"a waiting one {floor_pages + waiting_pages:,}"
     )
 
     watcher = Watcher(account)
@@ -588,7 +594,7 @@ def part_c(args, fc, account, avatar_full, report):
             for kind in kinds:
                 for rid in pools[kind][(k - 1) * per_kind : k * per_kind]:
                     plan.append((kind, rid, next_state(fc, kind, rid)))
-                    moves["settled" if plan[-1][2] not in unsettled[kind] else "unsettled"] += 1
+                    moves["moving" if plan[-1][2] in moving[kind] else "settled"] += 1
         if k == 1:  # the first refresh changed nothing: add one call per change at the budget
             spread += len(plan) / args.rps
         changer = Changer(fc, plan, spread, watcher, seed=args.seed + k)
@@ -626,6 +632,16 @@ def part_c(args, fc, account, avatar_full, report):
         )
         phases.append(f"  {label:>7}  " + "; ".join(phase_times(sampler, kinds, before, r, details)))
         spread = end - start
+    # Every SYNC_WAITING_INTERVAL a refresh lists the jobs waiting on a person as well.
+    before = fc.counters()
+    start = time.monotonic()
+    runs = sync.sync_account(account, kinds, trigger="command", mode="waiting")
+    waiting_seconds = time.monotonic() - start
+    assert all(run.outcome == "succeeded" for run in runs), [sync.run_reason(run) for run in runs]
+    waiting_listing = delta(fc.counters(), before, "avatar.list", "voice.list")
+    print(
+        f"  waiting  {waiting_seconds:7.1f}  {waiting_listing:7,}  (a refresh that also lists the jobs waiting on a person)"
+    )
     watcher.stopping.set()
     sampler.stopping.set()
     watcher.join()
@@ -633,19 +649,27 @@ def part_c(args, fc, account, avatar_full, report):
     print("  where the time went, by kind (fakecloud's counters, sampled every 0.25 s):")
     print("\n".join(phases))
     print(
-        f"  changes: unsettled jobs moved to their next state, or settled where their path ends: "
-        f"{moves['unsettled']:,} to an unsettled state (listed again), {moves['settled']:,} to a settled one (read by id)"
+        f"  changes: jobs in a state the vendor moves went to their next state, or settled where their path "
+        f"ends: {moves['moving']:,} to a state the vendor moves (listed again), {moves['settled']:,} to a settled "
+        "state or one waiting on a person (read by id)"
     )
-    summarise_c(args, refreshes, full_calls, watcher, budget, moves, report)
+    summarise_c(args, refreshes, full_calls, watcher, budget, moves, waiting_listing, report)
 
 
-def summarise_c(args, refreshes, full_calls, watcher, budget, moves, report):
+def summarise_c(args, refreshes, full_calls, watcher, budget, moves, waiting_listing, report):
+    from django.conf import settings
+
     changing = refreshes[1 : args.cycles + 1]
     listing = statistics.mean(r["listing"] for r in changing)
+    interval = statistics.mean(b["start"] - a["start"] for a, b in zip(changing, refreshes[2:]))
+    # One refresh in every SYNC_WAITING_INTERVAL / interval lists the waiting jobs as well.
+    every = max(1.0, settings.SYNC_WAITING_INTERVAL / interval)
+    listing += (waiting_listing - refreshes[0]["listing"]) / every
     share = listing / full_calls
     print(
-        f"  listing calls: {refreshes[0]['listing']:,} with nothing changed, {listing:,.0f} per refresh with changes; "
-        "a full listing "
+        f"  listing calls: {refreshes[0]['listing']:,} with nothing changed, {waiting_listing:,} with the waiting "
+        f"jobs, {listing:,.1f} per refresh with changes (the waiting refresh's extra calls spread over the "
+        f"{every:.0f} refreshes of {interval:.0f}s in SYNC_WAITING_INTERVAL); a full listing "
         + report.target(
             "(c) incremental listing vs full",
             share <= TARGETS["incremental_share"],
@@ -669,14 +693,10 @@ def summarise_c(args, refreshes, full_calls, watcher, budget, moves, report):
     seen = len(watcher.seen)
     print(
         f"  reads by id: {by_id:,} for {moves['settled']:,} changes to a settled state; the other "
-        f"{by_id - moves['settled']:,}: unsettled jobs the offset-paged listing skipped as others left it mid-listing"
+        f"{by_id - moves['settled']:,}: moving jobs the offset-paged listing skipped as others left it mid-listing"
     )
-    print(
-        f"  rows updated: {updated:,} for {seen:,} changes seen; {updated - seen:,} more "
-        "(a job read by id is stored with its Show body's fingerprint, which its next listing never matches)"
-    )
+    print(f"  rows updated: {updated:,} for {seen:,} changes seen")
     latencies = [seen_at - changed_at for _, _, changed_at, seen_at in watcher.seen]
-    interval = statistics.mean(b["start"] - a["start"] for a, b in zip(changing, refreshes[2:]))
     if not latencies:
         print("  time to the cache: no change was seen")
         report.target("(c) time to the cache", False, "")

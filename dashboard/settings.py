@@ -225,6 +225,10 @@ SYNC_ACTIVE_INTERVAL = envint("SYNC_ACTIVE_INTERVAL", 60)
 # Seconds between full listings (reconciliation: the only refresh that marks jobs gone); the
 # syncs in between read only what can have changed. Per account in the admin.
 SYNC_FULL_INTERVAL = envint("SYNC_FULL_INTERVAL", 6 * 3600)
+# Seconds between the incremental refreshes that also list the jobs waiting on a person (needs
+# action, paused: the vendor does not move them by itself; in between, the sync lists only the
+# jobs the vendor moves). 0 = every refresh.
+SYNC_WAITING_INTERVAL = envint("SYNC_WAITING_INTERVAL", 1800)
 # Where the vendor-quota governor keeps its budgets (jobs/providers/quota.py): redis://… or
 # sqlite:///path. Default: the Celery broker when it is Redis, else DATA_DIR/quota.sqlite3.
 RATE_LIMIT_URL = envstr("RATE_LIMIT_URL")
@@ -235,8 +239,9 @@ SYNC_DEFAULT_MAX_RPS = envfloat("SYNC_DEFAULT_MAX_RPS", 0)
 SYNC_DETAIL_BUDGET = envint("SYNC_DETAIL_BUDGET", 500)
 # Detail / op-log reads in flight at once (each still takes a token from the tenant's budget).
 SYNC_DETAIL_CONCURRENCY = envint("SYNC_DETAIL_CONCURRENCY", 4)
-# MetaStudio listing pages requested ahead of the one being stored (0 = one request at a time).
-SYNC_FETCH_AHEAD = envint("SYNC_FETCH_AHEAD", 2)
+# MetaStudio listing pages requested ahead of the one being stored (0 = one request at a time;
+# see jobs/providers/huawei/client.py FETCH_AHEAD for why 3).
+SYNC_FETCH_AHEAD = envint("SYNC_FETCH_AHEAD", 3)
 HTTP_CONNECT_TIMEOUT = envint("HTTP_CONNECT_TIMEOUT", 5)
 HTTP_READ_TIMEOUT = envint("HTTP_READ_TIMEOUT", 30)
 HTTP_MAX_RETRIES = envint("HTTP_MAX_RETRIES", 3)

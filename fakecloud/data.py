@@ -592,7 +592,23 @@ class Weighted:
         return self.values[bisect.bisect_right(self.cumulative, rng.random() * self.cumulative[-1])]
 
 
-_MODES = Weighted([(60, "settled"), (20, "fast"), (20, "slow")])
+# How many of a kind's jobs are in flight (moving fast or slowly) at the start: 40 % of a small
+# data set, so a demo visibly moves, but no more than IN_FLIGHT_JOBS in all. A tenant with
+# 100,000 jobs has a few thousand in progress, not 40,000, and what an incremental refresh
+# costs depends on it (bench/quota). Jobs settled on a path that ends waiting on a person (an
+# abandoned upload, a failed review) stay unsettled for good, as they do at the vendor.
+IN_FLIGHT_SHARE = 0.4
+IN_FLIGHT_JOBS = 2000
+
+
+def _mode(rng, in_flight):
+    """settled | fast | slow, with ``in_flight`` the share of the latter two (half each)."""
+    u = rng.random()
+    if u < 1 - in_flight:
+        return "settled"
+    return "fast" if u < 1 - in_flight / 2 else "slow"
+
+
 _MODEL_VERSIONS = Weighted([(70, "V3.2"), (20, "V3"), (10, "V2")])
 _VOICE_TYPES = Weighted(
     [(45, "BASIC"), (20, "MIDDLE"), (10, "ADVANCE"), (15, "FLEXUS"), (5, "THIRD_PARTY"), (5, "THIRD_PARTY_LJZN")]
@@ -763,10 +779,11 @@ class Store:
             total = visible + (arrivals if kind != "short" else 0)
             store = self.kinds[kind]
             path_choice = Weighted(PATHS[kind])
+            in_flight = min(IN_FLIGHT_SHARE, IN_FLIGHT_JOBS / max(1, visible))
             made = []
             for idx in range(total):
                 path = path_choice.pick(rng)
-                mode = _MODES.pick(rng) if idx < visible else "arrival"
+                mode = _mode(rng, in_flight) if idx < visible else "arrival"
                 if idx < len(PATHS[kind]) and idx < visible:
                     # The first jobs walk every path to its end, so even a small data set
                     # holds every outcome (success, each failure, each review rejection).

@@ -45,6 +45,9 @@ class Status(models.TextChoices):
 # Statuses in which a job is still moving (used for "stuck" and for faster refresh).
 ACTIVE_STATUSES = (Status.QUEUED, Status.REVIEWING, Status.RUNNING)
 SETTLED_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+# Unsettled, but waiting on a person (an upload, a confirmation, a resume): the vendor does not
+# move these by itself, so an incremental refresh lists them only every SYNC_WAITING_INTERVAL.
+WAITING_STATUSES = (Status.NEEDS_ACTION, Status.PAUSED)
 
 
 class CloudAccount(models.Model):
@@ -384,10 +387,15 @@ class SyncRun(models.Model):
     class Mode(models.TextChoices):
         FULL = "full", _("Full listing")  # the only refresh that marks jobs gone
         INCREMENTAL = "incremental", _("Incremental")  # only what can have changed (jobs.sync.incremental)
+        # Incremental, and the jobs waiting on a person too (SYNC_WAITING_INTERVAL).
+        WAITING = "waiting", _("Incremental + waiting jobs")
         TRACKED = "tracked", _("Tracked jobs")  # short jobs, re-read by id
         REFRESH = "refresh", _("One job")
 
     mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.FULL)
+    # Every payload key the listing's jobs had, in the vendor's order (jobs.sync.kind.KindSync.
+    # as_listed: how a job read by id is stored so that its next listing matches it).
+    listed_keys = models.JSONField(default=list, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)

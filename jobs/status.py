@@ -4,7 +4,7 @@ Unknown states map to UNKNOWN and are kept as they are (never dropped); the raw 
 always stored beside the unified status.
 """
 
-from jobs.models import Kind, Status
+from jobs.models import ACTIVE_STATUSES, SETTLED_STATUSES, WAITING_STATUSES, Kind, Status
 
 S = Status
 
@@ -115,5 +115,20 @@ def unified_status(kind: str, state: str) -> str:
 def unsettled_states(kind: str) -> list[str]:
     """The vendor states of ``kind`` a job can still leave by itself (not succeeded, failed or
     cancelled): what an incremental refresh lists. Sorted, so the request is the same each time."""
-    settled = {S.SUCCEEDED, S.FAILED, S.CANCELLED}
-    return sorted(state for state, status in TABLES.get(kind, {}).items() if status not in settled)
+    return _states(kind, lambda status: status not in SETTLED_STATUSES)
+
+
+def moving_states(kind: str) -> list[str]:
+    """The unsettled states the vendor moves a job out of by itself (queued, reviewing,
+    running): what every incremental refresh lists."""
+    return _states(kind, lambda status: status in ACTIVE_STATUSES)
+
+
+def waiting_states(kind: str) -> list[str]:
+    """The unsettled states a job leaves only when a person acts (needs action, paused): an
+    incremental refresh lists them every SYNC_WAITING_INTERVAL."""
+    return _states(kind, lambda status: status in WAITING_STATUSES)
+
+
+def _states(kind: str, keep) -> list[str]:
+    return sorted(state for state, status in TABLES.get(kind, {}).items() if keep(status))

@@ -166,6 +166,9 @@ class StubProvider(Provider):
             found.update({remote_id: self.tracked.get((kind, remote_id)) for remote_id in batch})
         return found
 
+    def ids_per_read(self, kind):
+        return self.get_batch or 1
+
     def fetch_detail(self, record):
         self._call("detail")
         self.detail_calls.append(record.remote_id)

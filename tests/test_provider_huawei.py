@@ -439,7 +439,7 @@ def test_get_provider_builds_a_huawei_client_from_an_account():
     assert isinstance(provider, HuaweiProvider)
     assert (provider.base_url, provider.host) == ("http://127.0.0.1:9999", "127.0.0.1:9999")
     assert SK not in repr(provider)
-    assert provider.fetch_ahead == 2  # SYNC_FETCH_AHEAD
+    assert provider.fetch_ahead == 3  # SYNC_FETCH_AHEAD
 
 
 def test_get_provider_takes_the_fetch_ahead_setting(settings):

@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from jobs import sync
 from jobs.models import Assessment, CloudAccount, Job, JobEvent, SyncRun
 from jobs.providers import get_provider
+from jobs.status import moving_states
 from jobs.sync.rows import record_from_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive]
@@ -309,3 +310,34 @@ def test_it_syncs_through_the_default_provider(fakecloud, fc_accounts):
     (run,) = sync.sync_account(CloudAccount.objects.get(pk=ci.pk))
 
     assert run.outcome == SyncRun.Outcome.SUCCEEDED and run.created == 30
+
+
+SETTLED_STATE = {"avatar_training": "JOB_SUCCESS", "voice_training": "SUCCEED", "translation": "Success"}
+
+
+@pytest.mark.parametrize("kind", sorted(SETTLED_STATE))
+def test_a_job_read_by_id_is_stored_as_its_next_listing_will_show_it(fakecloud, fc_accounts, kind):
+    """A job that left the moving states is read by id (a Show body on MetaStudio, a
+    DescribeMediaJob answer on CI); the next full listing, with nothing changed, finds it
+    unchanged: no rewrite, no second detail read."""
+    hw, ci = fc_accounts
+    account = ci if kind == "translation" else hw
+    assert sync_kind(account, kind).mode == "full"
+    newest = [j.remote_id for j in Job.objects.filter(kind=kind).order_by("-created_at")[:3]]  # the head page
+    moving = set(moving_states(kind))
+    job_id = next(
+        j["job_id"] for j in fakecloud.jobs(FC_KINDS[kind]) if j["state"] in moving and j["job_id"] not in newest
+    )
+    fakecloud.set_state(FC_KINDS[kind], job_id, SETTLED_STATE[kind])
+
+    run = sync.sync_account_kind(account, kind, provider=provider(account, 3), mode="incremental")
+
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED, sync.run_reason(run)
+    assert Job.objects.get(kind=kind, remote_id=job_id).state == SETTLED_STATE[kind]
+    assert not Job.objects.filter(kind=kind, needs_detail=True).exists()
+    rows = snapshot()
+
+    again = sync_kind(account, kind)
+
+    assert (again.mode, again.updated, again.details_fetched) == ("full", 0, 0)
+    assert snapshot() == rows

@@ -1,6 +1,8 @@
 """The incremental refresh (jobs.sync.incremental) and the choice of refresh (runs.refresh_mode),
 against the in-memory provider. A model-based test over fakecloud: tests/test_sync_model.py."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -8,7 +10,8 @@ from django.utils import timezone
 
 from jobs import sync
 from jobs.models import Job, JobEvent, SyncRun
-from jobs.status import unsettled_states
+from jobs.providers.base import EventRecord, TransportError
+from jobs.status import moving_states, unsettled_states, waiting_states
 from tests.fixtures_sync import StubProvider, make_record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive]
@@ -48,6 +51,20 @@ def test_the_first_sync_is_full_and_the_next_ones_incremental_until_the_interval
     assert refresh(account, p).mode == "full"
 
 
+def test_jobs_waiting_on_a_person_are_listed_every_waiting_interval(account, settings):
+    settings.SYNC_WAITING_INTERVAL = 1800
+    p = vendor()
+    assert refresh(account, p).mode == "full"  # a full listing lists them too
+    assert refresh(account, p).mode == "incremental"
+
+    SyncRun.objects.update(started_at=timezone.now() - timedelta(minutes=31))
+    assert refresh(account, p).mode == "waiting"
+    assert refresh(account, p).mode == "incremental"
+
+    settings.SYNC_WAITING_INTERVAL = 0
+    assert refresh(account, p).mode == "waiting"
+
+
 def test_a_failed_full_listing_does_not_count_as_one(account):
     p = vendor()
     refresh(account, p)
@@ -57,7 +74,7 @@ def test_a_failed_full_listing_does_not_count_as_one(account):
     assert sync.runs.refresh_mode(account, "voice_assessment") == "tracked"
 
 
-def test_an_incremental_refresh_lists_unsettled_states_and_one_head_page(account):
+def test_an_incremental_refresh_lists_the_moving_states_and_one_head_page(account):
     p = vendor(n_settled=30, n_active=3, page_size=10)
     refresh(account, p)
     p.calls.clear()
@@ -66,10 +83,10 @@ def test_an_incremental_refresh_lists_unsettled_states_and_one_head_page(account
     run = refresh(account, p)
 
     assert [(states is not None, newest, ahead) for _, states, newest, ahead in p.listings] == [
-        (True, False, True),  # the unsettled jobs
+        (True, False, True),  # the jobs the vendor moves
         (False, True, False),  # the head, newest first, without fetching ahead
     ]
-    assert p.listings[0][1] == sorted(unsettled_states(AV))
+    assert p.listings[0][1] == moving_states(AV)
     assert p.calls["list"] == 2  # one page of 3 unsettled jobs, one head page of known jobs
     assert (run.created, run.updated, run.unchanged) == (0, 0, 3 + 10 - 3)
     assert p.calls["get_job"] + p.calls["get_jobs"] == 0  # nothing left the unsettled set
@@ -133,3 +150,132 @@ def test_an_unchanged_vendor_costs_a_small_share_of_a_full_listing(account):
     refresh(account, p)
 
     assert p.calls["list"] == 2  # 1 page of unsettled jobs + 1 head page, against 10 for a full listing
+
+
+def test_a_waiting_refresh_lists_every_unsettled_state(account):
+    p = vendor()
+    refresh(account, p)
+    p.listings.clear()
+
+    refresh(account, p, mode="waiting")
+
+    assert p.listings[0][1] == sorted(moving_states(AV) + waiting_states(AV)) == unsettled_states(AV)
+    assert not set(moving_states(AV)) & set(waiting_states(AV))
+    assert {"WAIT_FILE_UPLOAD", "WAIT_USER_CONFIRM", "JOB_PENDING", "MANUAL_STOP_TRAIN"} <= set(waiting_states(AV))
+    assert {"TRAINING", "AUTO_VERIFYING", "WAIT_COMPILE"} <= set(moving_states(AV))
+
+
+def test_a_job_waiting_on_a_person_is_seen_when_it_moves_or_at_the_next_waiting_refresh(account):
+    # Two old jobs, far below the head page of the newest ones.
+    records = [make_record(AV, 1, state="WAIT_FILE_UPLOAD"), make_record(AV, 2, state="WAIT_USER_CONFIRM")]
+    records += [make_record(AV, i, state=DONE) for i in range(3, 33)]
+    p = StubProvider(records, page_size=10)
+    refresh(account, p)
+
+    # Uploaded: the job moves into a state the vendor moves, which every refresh lists.
+    p.replace(AV, "av-00001", state="AUTO_VERIFYING")
+    # Rejected by the user: straight to a settled state, which an incremental refresh does not list.
+    p.replace(AV, "av-00002", state="JOB_REJECT")
+    refresh(account, p)
+
+    states = dict(Job.objects.values_list("remote_id", "state"))
+    assert states["av-00001"] == "AUTO_VERIFYING"
+    assert states["av-00002"] == "WAIT_USER_CONFIRM"  # not yet
+    assert p.reads == []  # a waiting job is not read by id between waiting refreshes
+
+    refresh(account, p, mode="waiting")
+
+    assert Job.objects.get(remote_id="av-00002").state == "JOB_REJECT"
+    assert p.reads == [["av-00002"]]
+
+
+class SlowReads(StubProvider):
+    """get_jobs answers after a delay and records how many reads were in flight at once."""
+
+    def __init__(self, *args, delay=0.05, **kw):
+        super().__init__(*args, **kw)
+        self.delay, self.in_flight, self.most = delay, 0, 0
+        self.lock = threading.Lock()
+
+    def get_jobs(self, kind, remote_ids):
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            time.sleep(self.delay)
+            return super().get_jobs(kind, remote_ids)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def test_jobs_read_by_id_are_read_concurrently_within_the_detail_concurrency(account, settings):
+    settings.SYNC_DETAIL_CONCURRENCY = 3
+    records = [make_record(AV, i, state=TRAINING) for i in range(1, 21)]
+    records += [make_record(AV, i, state=DONE) for i in range(21, 31)]  # the head page
+    p = SlowReads(records, page_size=10)
+    refresh(account, p)
+    for i in range(1, 21):
+        p.replace(AV, f"av-{i:05d}", state=DONE)
+
+    run = refresh(account, p)
+
+    assert sorted(ids[0] for ids in p.reads) == [f"av-{i:05d}" for i in range(1, 21)]  # each once
+    assert p.most == 3
+    assert run.updated == 20
+    assert set(Job.objects.values_list("state", flat=True)) == {DONE}
+
+
+def test_a_failed_read_by_id_stops_the_reads_and_keeps_what_was_read(account, settings):
+    settings.SYNC_DETAIL_CONCURRENCY = 1
+    records = [make_record(AV, i, state=TRAINING) for i in range(1, 6)]
+    records += [make_record(AV, i, state=DONE) for i in range(6, 16)]  # the head page
+    p = StubProvider(records, page_size=10)
+    refresh(account, p)
+    for i in range(1, 6):
+        p.replace(AV, f"av-{i:05d}", state=DONE)
+    original = p.get_jobs
+
+    def third_fails(kind, ids):
+        if len(p.reads) == 2:
+            p.reads.append(ids)
+            raise TransportError("throttled", code="APIGW.0308", status=429)
+        return original(kind, ids)
+
+    p.get_jobs = third_fails
+
+    run = sync.sync_account_kind(account, AV, provider=p)
+
+    assert run.outcome == SyncRun.Outcome.PARTIAL
+    assert len(p.reads) == 3  # no read after the failed one
+    read = Job.objects.filter(remote_id__in=[f"av-{i:05d}" for i in range(1, 6)], state=DONE)
+    assert sorted(read.values_list("remote_id", flat=True)) == ["av-00001", "av-00002"]
+
+
+class ShowIsDetail(StubProvider):
+    """Like MetaStudio's avatar jobs: the detail read also reads the job's current state."""
+
+    def show_is_detail(self, kind):
+        return True
+
+    def fetch_detail(self, record):
+        current = self.tracked[(record.kind, record.remote_id)]
+        return super().fetch_detail(current)
+
+
+def test_where_the_detail_read_holds_the_state_a_settled_job_costs_one_call(account):
+    records = [make_record(AV, 1, state=TRAINING)] + [make_record(AV, i, state=DONE) for i in range(2, 31)]
+    p = ShowIsDetail(records, page_size=10)
+    refresh(account, p)
+    Job.objects.update(needs_detail=False)
+    p.replace(AV, "av-00001", state=DONE)
+    p.events["av-00001"] = [EventRecord(occurred_at=timezone.now(), source="oplog", action="SYSTEM_TRAIN_SUCCESS")]
+    p.calls.clear()
+
+    run = refresh(account, p)
+
+    job = Job.objects.get(remote_id="av-00001")
+    assert (job.state, job.needs_detail) == (DONE, False)
+    assert p.calls["detail"] == 1 and p.calls["get_jobs"] == 0  # one read: state and op-logs
+    assert run.details_fetched == 1
+    assert job.events.filter(action="SYSTEM_TRAIN_SUCCESS").count() == 1

@@ -2,17 +2,17 @@
 
 A RuleBasedStateMachine changes the remote side (adds batches of jobs in unsettled or settled
 states, with or without a schedule of their own; moves jobs along their kind's vendor state
-machine; removes jobs; advances the virtual clock) and refreshes the cache of the listable kinds
+machine; moves a job waiting on a person to any state; removes jobs; advances the virtual clock) and refreshes the cache of the listable kinds
 (avatar and voice training on the Huawei account, translation on the Tencent one),
-incrementally or fully. What the vendor says is read from fakecloud itself; the machine
-remembers only each kind's vendor states at the previous refresh (to know which jobs settled
-since).
+incrementally (with or without the jobs waiting on a person) or fully. What the vendor says is
+read from fakecloud itself.
 
 After every refresh: each SyncRun succeeded in the mode asked for, and one "observed" JobEvent
-was added per cached state change, never a duplicate. After an incremental refresh: every job
-unsettled at the vendor has its current state in the cache, and every job that settled since
-the previous refresh (or appeared already settled) has its final state. After a full refresh the
-cache equals the vendor (ids, states, gone flags), and a second full refresh changes nothing.
+was added per cached state change, never a duplicate. After an incremental refresh: every job in
+a state the vendor moves by itself has its current state in the cache, and so has every job
+cached in such a state before (it may have settled or started waiting on a person) and every
+job new since; after a "waiting" one, the same for every unsettled state. After a full refresh
+the cache equals the vendor (ids, states, gone flags), and a second full refresh changes nothing.
 
 fakecloud runs in this process with speed 0 (only the rules move its clock), one server per
 example; the cache is emptied at the start of each example.
@@ -31,7 +31,7 @@ from fakecloud.testing import FakeCloudServer
 from jobs import sync
 from jobs.models import CloudAccount, Job, JobEvent, SyncRun
 from jobs.providers import get_provider
-from jobs.status import unsettled_states
+from jobs.status import moving_states, unsettled_states
 from tests.fixtures_sync import make_fakecloud_accounts
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive, pytest.mark.slow]
@@ -44,6 +44,7 @@ FC_KIND = {"avatar_training": "avatar", "voice_training": "voice", "translation"
 KINDS = tuple(FC_KIND)
 ACCOUNT_KINDS = (("hw", ["avatar_training", "voice_training"]), ("ci", ["translation"]))
 UNSETTLED = {kind: frozenset(unsettled_states(kind)) for kind in KINDS}
+MOVING = {kind: frozenset(moving_states(kind)) for kind in KINDS}  # the vendor moves them by itself
 
 
 def _vendor_paths(kind):
@@ -100,7 +101,6 @@ class RefreshModel(RuleBasedStateMachine):
         self.fc = FakeCloudServer(jobs=JOBS, arrivals=ARRIVALS, seed=3, speed=0).start()
         hw, ci = make_fakecloud_accounts(self.fc.url, prefix="model", full_sync_interval=FULL_SYNC_INTERVAL)
         self.accounts = {"hw": hw, "ci": ci}
-        self.at_refresh = {}  # kind -> {remote_id: vendor state} at the previous refresh
         self.refreshed_at = None  # the virtual time (epoch ms) of the previous refresh
 
     def teardown(self):
@@ -131,6 +131,15 @@ class RefreshModel(RuleBasedStateMachine):
             targets = MOVES[kind][job["state"]]
             self.fc.set_state(FC_KIND[kind], job["job_id"], targets[choice % len(targets)])
 
+    @rule(kind=st.sampled_from(KINDS), pick=st.integers(0, 10**6), choice=st.integers(0, 10**6))
+    def a_person_acts_on_a_waiting_job(self, kind, pick, choice):
+        """Uploads, confirms, rejects, resumes, cancels: from a state waiting on a person to any
+        state (a settled one included, which no moving state comes before)."""
+        waiting = [job for job in self.fc.jobs(FC_KIND[kind]) if job["state"] in UNSETTLED[kind] - MOVING[kind]]
+        if waiting:
+            job = waiting[pick % len(waiting)]
+            self.fc.set_state(FC_KIND[kind], job["job_id"], STATES[kind][choice % len(STATES[kind])])
+
     @rule(kind=st.sampled_from(KINDS), pick=st.integers(0, 10**6))
     def remove_a_job(self, kind, pick):
         listed = self.fc.jobs(FC_KIND[kind])
@@ -151,7 +160,7 @@ class RefreshModel(RuleBasedStateMachine):
 
     @rule()
     def refresh_with_a_full_listing(self):
-        vendor = self.refresh(full=True)
+        vendor = self.refresh(mode="full")
         for kind in KINDS:
             cached = {job.remote_id: job for job in Job.objects.filter(kind=kind)}
             live = {remote_id: job.state for remote_id, job in cached.items() if not job.gone}
@@ -163,15 +172,19 @@ class RefreshModel(RuleBasedStateMachine):
         # Nothing changed at the vendor: a second full listing writes no row and adds no event.
         jobs = list(Job.objects.order_by("pk").values())
         events = JobEvent.objects.count()
-        again = self.refresh(full=True)
+        again = self.refresh(mode="full")
         assert again == vendor
         assert list(Job.objects.order_by("pk").values()) == jobs
         assert JobEvent.objects.count() == events
 
-    @rule()
-    def refresh_incrementally(self):
-        previous = self.at_refresh
-        vendor = self.refresh(full=False)
+    @rule(waiting=st.booleans())
+    def refresh_incrementally(self, waiting):
+        before = {(kind, remote_id): state for (kind, remote_id), (_, state) in self.cached_states().items()}
+        vendor = self.refresh(mode="waiting" if waiting else "incremental")
+        # Must be current: every job in a state the vendor moves, every job cached in such a
+        # state before (it may have settled), every job new since; on a "waiting" refresh every
+        # unsettled job and every job cached unsettled.
+        listed = UNSETTLED if waiting else MOVING
         missed = []
         for kind in KINDS:
             cached = {
@@ -179,14 +192,15 @@ class RefreshModel(RuleBasedStateMachine):
                 for remote_id, state, gone in Job.objects.filter(kind=kind).values_list("remote_id", "state", "gone")
             }
             for remote_id, state in vendor[kind].items():
-                was = previous[kind].get(remote_id)  # None: not listed at the previous refresh
-                unsettled = state in UNSETTLED[kind]
-                settled_since = not unsettled and (was is None or was in UNSETTLED[kind])
-                if (unsettled or settled_since) and cached.get(remote_id) != (state, False):
-                    missed.append((kind, remote_id, f"vendor {was} -> {state}", f"cache {cached.get(remote_id)}"))
+                was = before.get((kind, remote_id))  # None: not cached before this refresh
+                if (state in listed[kind] or was is None or was in listed[kind]) and cached.get(remote_id) != (
+                    state,
+                    False,
+                ):
+                    missed.append((kind, remote_id, f"cached {was}, vendor {state}", f"now {cached.get(remote_id)}"))
         assert not missed, missed
 
-    def refresh(self, full):
+    def refresh(self, mode):
         """Both accounts, every listable kind; checks the runs and the observed events; returns
         the vendor's states of each kind (nothing moves at the vendor while a refresh runs)."""
         before = self.cached_states()
@@ -194,11 +208,11 @@ class RefreshModel(RuleBasedStateMachine):
         runs = []
         for name, kinds in ACCOUNT_KINDS:
             account = self.accounts[name]
-            runs += sync.sync_account(account, kinds, trigger="manual", provider=_provider(account), full=full)
+            runs += sync.sync_account(account, kinds, trigger="manual", provider=_provider(account), mode=mode)
         assert sorted(run.kind for run in runs) == sorted(KINDS)
         for run in runs:
             assert run.outcome == SyncRun.Outcome.SUCCEEDED, (run.kind, sync.run_reason(run))
-            assert run.mode == ("full" if full else "incremental"), run.kind
+            assert run.mode == mode, run.kind
 
         # One observed event per state change of a cached job, from the state cached before.
         after = self.cached_states()
@@ -222,7 +236,6 @@ class RefreshModel(RuleBasedStateMachine):
         assert not duplicates.exists(), list(duplicates)
 
         vendor = {kind: self.vendor(kind) for kind in KINDS}
-        self.at_refresh = vendor
         self.refreshed_at = self.fc.now_ms()
         return vendor
 

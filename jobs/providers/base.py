@@ -253,6 +253,15 @@ class Provider:
         several ids in one call does so."""
         return {remote_id: self.get_job(kind, remote_id) for remote_id in dict.fromkeys(remote_ids)}
 
+    def ids_per_read(self, kind: str) -> int:
+        """How many ids one get_jobs request reads (its calls can run concurrently)."""
+        return 1
+
+    def show_is_detail(self, kind: str) -> bool:
+        """Whether fetch_detail's one call also reads the job's current state, so a job read by
+        id is better read with it (one call, not a read and then a detail)."""
+        return False
+
     def fetch_detail(self, record: JobRecord) -> Detail:
         """Detail and events for a new or changed job: avatar detail (operation_logs,
         comment_logs), voice op-logs (+ audit result when review failed); translation: none."""

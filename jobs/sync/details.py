@@ -73,7 +73,7 @@ def fetch_details(ks: KindSync, budget: int) -> None:
                 elif exc is not None:
                     # One job's unusable detail must not starve the others: keep going.
                     first_error = first_error or exc
-            _store_details(ks, fetched)
+            store_details(ks, fetched)
             ks.progress()
             if stop.is_set():
                 break
@@ -81,7 +81,9 @@ def fetch_details(ks: KindSync, budget: int) -> None:
         raise first_error
 
 
-def _store_details(ks: KindSync, fetched) -> None:
+def store_details(ks: KindSync, fetched: list[tuple[Job, Detail]]) -> None:
+    """Store fetched details (columns, payload, events, assessment) of cached jobs; each stops
+    needing one."""
     if not fetched:
         return
     now = timezone.now()

@@ -118,6 +118,17 @@ class KindSync:
         self._lease_renewed = time.monotonic()
         # remote_id -> fingerprint of the cached jobs (not gone), read before a listing.
         self.known: dict[str, str] | None = None
+        # Every payload key a listed job had, in the vendor's order (see as_listed): what the
+        # kind's previous listings learnt, merged with this one's; and the key sequences merged.
+        self.listed_keys: list[str] = list(
+            SyncRun.objects.filter(account_id=account.pk, kind=kind)
+            .exclude(listed_keys=[])
+            .order_by("-pk")
+            .values_list("listed_keys", flat=True)
+            .first()
+            or []
+        )
+        self._key_shapes: set[tuple[str, ...]] = set()
 
     # -- progress
     def progress(self, force: bool = False) -> None:
@@ -168,6 +179,7 @@ class KindSync:
                 if self.known is None:  # read while the helper thread already fetches the first pages
                     self.known = self.reads.known_fingerprints()
                 for page, prepared in prefetched:
+                    self._learn_keys(page.entries)
                     if count_total and page.total is not None:
                         self.counters.remote_total = page.total
                     pending.extend(self._plan(page.entries, prepared))
@@ -220,6 +232,39 @@ class KindSync:
 
     def store_records(self, records: list[JobRecord], prepared: list | None = None) -> None:
         self._write(self._plan(records, prepared))
+
+    def _learn_keys(self, entries: list) -> None:
+        """Merge the key order of each new shape of listed payload into listed_keys (a key the
+        order lacks goes right after the key before it in that payload). Items of one vendor
+        list share one key order and differ only in which optional keys they carry."""
+        shapes, order = self._key_shapes, self.listed_keys
+        for entry in entries:
+            if type(entry) is not Listed:
+                continue
+            keys = tuple(entry.payload)
+            if keys in shapes:
+                continue
+            shapes.add(keys)
+            at = 0
+            for key in keys:
+                if key in order:
+                    at = order.index(key) + 1
+                else:
+                    order.insert(at, key)
+                    at += 1
+
+    def as_listed(self, record: JobRecord) -> tuple[bytes, str]:
+        """(payload JSON, fingerprint) for a job read by id, as its listing entry would give
+        them: the record's payload cut to the keys listed jobs have, in the listing's order (a
+        MetaStudio Show body is a superset of the list item; a CI read by id has the list's own
+        shape). Then the next listing of the job, unchanged, matches it and writes nothing,
+        instead of rewriting the job and reading its detail again. Where the two differ after
+        all, that listing rewrites the job once, as it would without this."""
+        payload = record.payload
+        if not self.listed_keys or not payload:
+            return fingerprints([record])[0]
+        cut = {key: payload[key] for key in self.listed_keys if key in payload}
+        return fingerprints([Listed(record.kind, record.remote_id, cut, None)])[0]
 
     def _plan(self, entries: list[JobRecord] | list[Listed], prepared: list | None = None) -> Write:
         """What storing `entries` takes (reads only): the rows that are new or changed.

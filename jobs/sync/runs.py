@@ -28,6 +28,7 @@ def _finish_run(
 ) -> SyncRun:
     if ks is not None:
         ks.counters.apply(run)
+        run.listed_keys = ks.listed_keys
         run.api_calls = ks.provider.api_calls - ks.calls_at_start
     run.outcome = outcome
     run.finished_at = timezone.now()
@@ -45,17 +46,22 @@ def _finish_run(
 
 def refresh_mode(account: CloudAccount, kind: str, full: bool = False) -> str:
     """How this kind of this account is refreshed now: ``tracked`` (short jobs, no list API),
-    ``full`` (asked for, or no successful full listing within full_sync_interval) or
-    ``incremental`` (jobs.sync.incremental)."""
+    ``full`` (asked for, or no successful full listing within full_sync_interval), ``waiting``
+    (incremental, and the jobs waiting on a person too: none listed within SYNC_WAITING_INTERVAL)
+    or ``incremental`` (jobs.sync.incremental)."""
     if kind == Kind.VOICE_ASSESSMENT:
         return SyncRun.Mode.TRACKED
     if full:
         return SyncRun.Mode.FULL
-    since = timezone.now() - timedelta(seconds=account.full_sync_interval)
-    last_full = SyncRun.objects.filter(
-        account=account, kind=kind, mode=SyncRun.Mode.FULL, outcome=SyncRun.Outcome.SUCCEEDED, started_at__gte=since
-    )
-    return SyncRun.Mode.INCREMENTAL if last_full.exists() else SyncRun.Mode.FULL
+    now = timezone.now()
+    done = SyncRun.objects.filter(account=account, kind=kind, outcome=SyncRun.Outcome.SUCCEEDED)
+    since = now - timedelta(seconds=account.full_sync_interval)
+    if not done.filter(mode=SyncRun.Mode.FULL, started_at__gte=since).exists():
+        return SyncRun.Mode.FULL
+    since = now - timedelta(seconds=settings.SYNC_WAITING_INTERVAL)
+    if not done.filter(mode__in=(SyncRun.Mode.FULL, SyncRun.Mode.WAITING), started_at__gte=since).exists():
+        return SyncRun.Mode.WAITING
+    return SyncRun.Mode.INCREMENTAL
 
 
 def _run_kind(
@@ -66,18 +72,19 @@ def _run_kind(
     lease_owner: str,
     budget: int,
     full: bool = False,
+    mode: str | None = None,
 ) -> SyncRun:
     """Both phases for one kind; records the outcome on `run`. Never raises a ProviderError."""
     run.outcome = SyncRun.Outcome.RUNNING
     run.started_at = timezone.now()
-    run.mode = refresh_mode(account, kind, full)
+    run.mode = mode or refresh_mode(account, kind, full)
     run.save(update_fields=["outcome", "started_at", "mode"])
     ks = KindSync(account, kind, provider, run, lease_owner=lease_owner)
     try:
         if run.mode == SyncRun.Mode.TRACKED:
             ks.list_tracked(budget)
-        elif run.mode == SyncRun.Mode.INCREMENTAL:
-            list_changed(ks, budget)
+        elif run.mode in (SyncRun.Mode.INCREMENTAL, SyncRun.Mode.WAITING):
+            list_changed(ks, budget, waiting=run.mode == SyncRun.Mode.WAITING)
         else:
             ks.list_all()
             ks.mark_gone()
@@ -130,12 +137,14 @@ def sync_account(
     runs: list[SyncRun] | None = None,
     provider: Provider | None = None,
     full: bool = False,
+    mode: str | None = None,
 ) -> list[SyncRun]:
     """Sync the given kinds (default: all the account syncs) under the account lease.
 
     `runs` are SyncRun rows created earlier (QUEUED, e.g. by start_manual_sync) to fill in.
     `full` forces a full listing (the only refresh that marks jobs gone); otherwise each kind
-    is refreshed incrementally while a recent full listing allows (refresh_mode).
+    is refreshed incrementally while a recent full listing allows (refresh_mode). `mode`
+    (a SyncRun.Mode) overrides that choice for every listable kind (tests, benchmarks).
     Returns one finished SyncRun per kind; SKIPPED ones when another sync holds the lease.
     """
     offered = account.sync_kinds()
@@ -173,7 +182,8 @@ def sync_account(
                 # The same credentials would be refused again: no call, same reason.
                 _finish_run(run, None, SyncRun.Outcome.FAILED, auth_error, account)
                 continue
-            _run_kind(account, run.kind, provider, run, owner, budget, full)
+            kind_mode = mode if mode and run.kind != Kind.VOICE_ASSESSMENT else None
+            _run_kind(account, run.kind, provider, run, owner, budget, full, kind_mode)
             if getattr(run, "auth_failed", False):
                 auth_error = AuthError(run.error_message, code=run.error_code, request_id=run.request_id)
         provider.save_state()
@@ -184,10 +194,15 @@ def sync_account(
 
 
 def sync_account_kind(
-    account: CloudAccount, kind: str, trigger: str = "schedule", provider: Provider | None = None, full: bool = False
+    account: CloudAccount,
+    kind: str,
+    trigger: str = "schedule",
+    provider: Provider | None = None,
+    full: bool = False,
+    mode: str | None = None,
 ) -> SyncRun:
     """Sync one kind of one account (see sync_account)."""
-    runs = sync_account(account, [kind], trigger=trigger, provider=provider, full=full)
+    runs = sync_account(account, [kind], trigger=trigger, provider=provider, full=full, mode=mode)
     if not runs:
         raise ValueError(f"account {account.name} does not sync {kind}")
     return runs[0]

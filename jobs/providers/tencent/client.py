@@ -248,6 +248,9 @@ class TencentProvider(Provider):
             found.update(_answered(root, batch, "DescribeMediaJob", request_id))
         return found
 
+    def ids_per_read(self, kind: str) -> int:
+        return GET_BATCH
+
     def fetch_detail(self, record: JobRecord) -> Detail:
         # The list already carries everything CI knows about a translation job; no extra call.
         return Detail(record, [])
