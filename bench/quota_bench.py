@@ -15,7 +15,7 @@ DATA_DIR/quota.sqlite3, or in Redis with --redis. Three parts, one run:
     voice, avatar) at once: combined requests/s from fakecloud's counters (target <= RPS) and
     throttled = 0, with the SQLite governor (and with --redis, the Redis one as well);
 (c) the steady state: after (a)'s full sync (and with --voice, one of the voice jobs), the
-    first sync's detail backlog counted as done, incremental refreshes back to back: a first
+    first sync's detail backlog counted as done, incremental refreshes every --interval seconds: a first
     one with nothing changed, --cycles during which about --change-share % of each kind's
     jobs change (jobs in states the vendor moves moved on through the control API, at random
     moments), a last one that catches up, then one that also lists the jobs waiting on a person
@@ -69,6 +69,9 @@ def parse_args(argv):
     p.add_argument("--cycles", type=int, default=2, help="refreshes with changes in (c) (plus a first and a last one)")
     p.add_argument("--voice", action="store_true", help="(c) syncs and changes the voice jobs too (twice as long)")
     p.add_argument("--change-share", type=float, default=1.0, help="%% of each kind's jobs changed per refresh in (c)")
+    p.add_argument(
+        "--interval", type=float, default=60, help="seconds between refresh starts in (c) (SYNC_ACTIVE_INTERVAL: 60)"
+    )
     p.add_argument("--detail-budget", type=int, help="SYNC_DETAIL_BUDGET in (c) (default: the setting, 500)")
     p.add_argument("--fetch-ahead", type=int, help="SYNC_FETCH_AHEAD for the whole run (default: the setting, 2)")
     p.add_argument("--sweep-pages", type=int, default=150, help="pages listed per fetch-ahead in (a); 0 skips it")
@@ -542,7 +545,7 @@ def part_c(args, fc, account, avatar_full, report):
     per_kind = round(args.change_share / 100 * args.jobs)
     print(
         f"\n(c) Steady state: {' + '.join(f'{args.jobs:,} {FAKE_KIND[kind]}' for kind in kinds)} jobs, "
-        f"{per_kind:,} of each kind ({args.change_share:g} %) changed during each refresh, refreshes back to back; "
+        f"{per_kind:,} of each kind ({args.change_share:g} %) changed between refreshes; "
         f"detail budget {budget}"
     )
     full_calls = avatar_full.pages
@@ -586,27 +589,29 @@ def part_c(args, fc, account, avatar_full, report):
     sampler = Sampler(fc, every=0.25)
     sampler.start()
     refreshes, phases = [], []
-    spread = 0.0  # the changes of each refresh are spread over the previous one's duration
-    print("  refresh  seconds  listing  by-id  details  calls  changed  seen  rows updated  throttled  detail backlog")
-    for k in range(args.cycles + 2):
+    print(
+        f"  a refresh every {args.interval:g}s (as beat starts them); the changes of a cycle are spread over its interval"
+    )
+    print("   refresh  seconds  listing  by-id  details  calls  changed  seen  rows updated  throttled  detail backlog")
+    t0 = time.monotonic()
+    k = 0
+    while True:
         plan = []
         if 1 <= k <= args.cycles:
             for kind in kinds:
                 for rid in pools[kind][(k - 1) * per_kind : k * per_kind]:
                     plan.append((kind, rid, next_state(fc, kind, rid)))
                     moves["moving" if plan[-1][2] in moving[kind] else "settled"] += 1
-        if k == 1:  # the first refresh changed nothing: add one call per change at the budget
-            spread += len(plan) / args.rps
-        changer = Changer(fc, plan, spread, watcher, seed=args.seed + k)
+        time.sleep(max(0.0, t0 + k * args.interval - time.monotonic()))
+        changer = Changer(fc, plan, args.interval, watcher, seed=args.seed + k)
         before = fc.counters()
         start = time.monotonic()
         changer.start()
         runs = sync.sync_account(account, kinds, trigger="command")
         end = time.monotonic()
-        changer.join()
-        after = fc.counters()
         for run in runs:
             assert run.outcome == "succeeded" and run.mode == "incremental", (run.mode, sync.run_reason(run))
+        after = fc.counters()
         details = {run.kind: run.details_fetched for run in runs}
         r = {
             "start": start,
@@ -625,13 +630,20 @@ def part_c(args, fc, account, avatar_full, report):
         time.sleep(2 * watcher.every)  # the last rows written are seen before counting
         r["seen"] = sum(1 for *_, seen_at in watcher.seen if start <= seen_at <= end + 2 * watcher.every)
         refreshes.append(r)
-        label = "first" if k == 0 else ("last" if k == args.cycles + 1 else str(k))
+        label = (
+            "first" if k == 0 else (str(k) if k <= args.cycles else ("last" if k == args.cycles + 1 else "catch-up"))
+        )
         print(
-            f"  {label:>7}  {end - start:7.1f}  {r['listing']:7,}  {r['by_id']:5,}  {r['details']:7,}  "
+            f"  {label:>8}  {end - start:7.1f}  {r['listing']:7,}  {r['by_id']:5,}  {r['details']:7,}  "
             f"{r['calls']:5,}  {r['changed']:7,}  {r['seen']:4,}  {r['updated']:12,}  {r['throttled']:9,}  {r['backlog']:,}"
         )
-        phases.append(f"  {label:>7}  " + "; ".join(phase_times(sampler, kinds, before, r, details)))
-        spread = end - start
+        phases.append(f"  {label:>8}  " + "; ".join(phase_times(sampler, kinds, before, r, details)))
+        changer.join()
+        k += 1
+        # After the changing cycles: one more refresh, then more while details wait (the detail
+        # budget caps each refresh), at most four.
+        if k > args.cycles + 1 and (r["backlog"] == 0 or k > args.cycles + 5):
+            break
     # Every SYNC_WAITING_INTERVAL a refresh lists the jobs waiting on a person as well.
     before = fc.counters()
     start = time.monotonic()
@@ -661,7 +673,7 @@ def summarise_c(args, refreshes, full_calls, watcher, budget, moves, waiting_lis
 
     changing = refreshes[1 : args.cycles + 1]
     listing = statistics.mean(r["listing"] for r in changing)
-    interval = statistics.mean(b["start"] - a["start"] for a, b in zip(changing, refreshes[2:]))
+    interval = statistics.mean(b["start"] - a["start"] for a, b in zip(refreshes, refreshes[1:]))
     # One refresh in every SYNC_WAITING_INTERVAL / interval lists the waiting jobs as well.
     every = max(1.0, settings.SYNC_WAITING_INTERVAL / interval)
     listing += (waiting_listing - refreshes[0]["listing"]) / every
@@ -692,8 +704,8 @@ def summarise_c(args, refreshes, full_calls, watcher, budget, moves, waiting_lis
     updated = sum(r["updated"] for r in refreshes[1:])
     seen = len(watcher.seen)
     print(
-        f"  reads by id: {by_id:,} for {moves['settled']:,} changes to a settled state; the other "
-        f"{by_id - moves['settled']:,}: moving jobs the offset-paged listing skipped as others left it mid-listing"
+        f"  reads by id besides detail reads: {by_id:,} ({moves['settled']:,} changes left the moving states; "
+        "an avatar job's read by id is its detail read, one Show call)"
     )
     print(f"  rows updated: {updated:,} for {seen:,} changes seen")
     latencies = [seen_at - changed_at for _, _, changed_at, seen_at in watcher.seen]
@@ -708,7 +720,7 @@ def summarise_c(args, refreshes, full_calls, watcher, budget, moves, waiting_lis
         + report.target(
             "(c) time to the cache, p95",
             p95 <= interval and not watcher.pending,
-            f"refresh interval {interval:.1f}s (back to back), target p95 <= one interval",
+            f"refresh interval {interval:.1f}s, target p95 <= one interval",
         )
     )
 

@@ -5,6 +5,7 @@ Over real HTTP against fakecloud: tests/test_sync_fakecloud.py.
 
 import dataclasses
 import threading
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -595,3 +596,49 @@ def test_it_fails_runs_that_were_abandoned(huawei_account):
     fresh.refresh_from_db()
     assert stale.outcome == "failed" and stale.error_code == "abandoned"
     assert fresh.outcome == "queued"
+
+
+def test_it_offers_the_longest_unsynced_account_first(db):
+    now = timezone.now()
+    ages = {"a": 100, "b": 900, "c": None, "d": 400}
+    for name, age in ages.items():
+        CloudAccount.objects.create(
+            name=name,
+            provider="huawei",
+            region="cn-north-4",
+            project_id="0123456789abcdef0123456789abcdef",
+            sync_interval=60,
+            last_sync_at=None if age is None else now - timedelta(seconds=age),
+        )
+
+    assert [a.name for a in sync.due_accounts(now)] == ["c", "b", "d", "a"]
+
+
+def test_no_account_starves_when_the_workers_cannot_keep_up(db):
+    """Twelve accounts due every 60 s, workers that finish four syncs a minute, a dispatcher
+    every 15 s and tasks that expire after one interval (jobs.tasks.dispatch_due_syncs): over an
+    hour every account is synced about as often as every other."""
+    start = timezone.now()
+    for n in range(12):
+        CloudAccount.objects.create(
+            name=f"acct-{n:02d}",
+            provider="huawei",
+            region="cn-north-4",
+            project_id="0123456789abcdef0123456789abcdef",
+            sync_interval=60,
+        )
+    queue, synced = [], Counter()
+    for tick in range(240):  # 15 s each
+        now = start + timedelta(seconds=15 * tick)
+        for account in sync.due_accounts(now):
+            if sync.mark_enqueued(account, now):
+                queue.append((account.pk, now))
+        queue = [(pk, at) for pk, at in queue if at > now - timedelta(seconds=60)]  # expired unserved
+        served, queue = queue[:1], queue[1:]  # one sync finishes every 15 s
+        for pk, _ in served:
+            CloudAccount.objects.filter(pk=pk).update(last_sync_at=now)
+            synced[pk] += 1
+
+    assert len(synced) == 12
+    assert sum(synced.values()) == 240
+    assert max(synced.values()) - min(synced.values()) <= 2, synced

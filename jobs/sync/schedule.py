@@ -11,7 +11,10 @@ from jobs.models import CloudAccount, SyncRun
 
 
 def due_accounts(now: datetime | None = None) -> list[CloudAccount]:
-    """Enabled accounts whose interval has passed (the active interval while jobs move)."""
+    """Enabled accounts whose interval has passed (the active interval while jobs move), the
+    longest unsynced first: when the workers cannot keep up, the broker's queue (first in,
+    first out) serves the most overdue accounts first, and an account whose task expired
+    unserved keeps its place instead of queueing behind the ones just synced."""
     now = now or timezone.now()
     out = []
     for account in CloudAccount.objects.filter(enabled=True):
@@ -19,7 +22,8 @@ def due_accounts(now: datetime | None = None) -> list[CloudAccount]:
         last = max([t for t in (account.last_sync_at, account.sync_enqueued_at) if t], default=None)
         if last is None or last <= now - timedelta(seconds=interval):
             out.append(account)
-    return out
+    never = datetime.min.replace(tzinfo=now.tzinfo)
+    return sorted(out, key=lambda account: (account.last_sync_at or never, account.pk))
 
 
 def mark_enqueued(account: CloudAccount, now: datetime | None = None) -> bool:
