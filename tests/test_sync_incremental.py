@@ -209,14 +209,20 @@ class SlowReads(StubProvider):
                 self.in_flight -= 1
 
 
+def settled_since_a_refresh(account, n, provider=StubProvider):
+    """A vendor whose ``n`` oldest jobs (below the head page) settled since a refresh."""
+    records = [make_record(AV, i, state=TRAINING) for i in range(1, n + 1)]
+    records += [make_record(AV, i, state=DONE) for i in range(n + 1, n + 11)]  # the head page
+    p = provider(records, page_size=10)
+    refresh(account, p)
+    for i in range(1, n + 1):
+        p.replace(AV, f"av-{i:05d}", state=DONE)
+    return p
+
+
 def test_jobs_read_by_id_are_read_concurrently_within_the_detail_concurrency(account, settings):
     settings.SYNC_DETAIL_CONCURRENCY = 3
-    records = [make_record(AV, i, state=TRAINING) for i in range(1, 21)]
-    records += [make_record(AV, i, state=DONE) for i in range(21, 31)]  # the head page
-    p = SlowReads(records, page_size=10)
-    refresh(account, p)
-    for i in range(1, 21):
-        p.replace(AV, f"av-{i:05d}", state=DONE)
+    p = settled_since_a_refresh(account, 20, SlowReads)
 
     run = refresh(account, p)
 
@@ -228,12 +234,7 @@ def test_jobs_read_by_id_are_read_concurrently_within_the_detail_concurrency(acc
 
 def test_a_failed_read_by_id_stops_the_reads_and_keeps_what_was_read(account, settings):
     settings.SYNC_DETAIL_CONCURRENCY = 1
-    records = [make_record(AV, i, state=TRAINING) for i in range(1, 6)]
-    records += [make_record(AV, i, state=DONE) for i in range(6, 16)]  # the head page
-    p = StubProvider(records, page_size=10)
-    refresh(account, p)
-    for i in range(1, 6):
-        p.replace(AV, f"av-{i:05d}", state=DONE)
+    p = settled_since_a_refresh(account, 5)
     original = p.get_jobs
 
     def third_fails(kind, ids):
