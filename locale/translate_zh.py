@@ -277,6 +277,7 @@ ZH = {
     "This account's share of its cloud tenant's request rate, shared with every account on the same tenant. Empty: half the vendor's documented rate (MetaStudio: 10 in cn-north-4, 5 elsewhere; CI: 5).": "本账号可使用的云租户请求速率，与同一租户的所有账号共享。留空：厂商文档速率的一半（MetaStudio：cn-north-4 为 10，其他区域为 5；CI：5）。",
     "Full listing": "完整列举",
     "Incremental": "增量",
+    "Incremental + waiting jobs": "增量 + 等待处理的任务",
     "Tracked jobs": "跟踪的任务",
     "One job": "单个任务",
     "Refresh": "刷新方式",
