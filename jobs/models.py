@@ -396,6 +396,8 @@ class SyncRun(models.Model):
     # Every payload key the listing's jobs had, in the vendor's order (jobs.sync.kind.KindSync.
     # as_listed: how a job read by id is stored so that its next listing matches it).
     listed_keys = models.JSONField(default=list, blank=True)
+    # The listing (full, incremental or waiting) went through, whatever the detail phase did.
+    listing_complete = models.BooleanField(default=False)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)

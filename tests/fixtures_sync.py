@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -180,6 +182,34 @@ class StubProvider(Provider):
     def check_connection(self):
         self._call("check")
         return "ok: 3 jobs"
+
+
+class SlowStub(StubProvider):
+    """A StubProvider whose reads by id and detail reads each take ``delay`` seconds, and which
+    records the most reads in flight at once (``most_in_flight``)."""
+
+    def __init__(self, *args, delay=0.05, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.in_flight = self.most_in_flight = 0
+
+    def _slowly(self, read, *args):
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(self.delay)
+            return read(*args)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def get_jobs(self, kind, remote_ids):
+        return self._slowly(super().get_jobs, kind, remote_ids)
+
+    def fetch_detail(self, record):
+        return self._slowly(super().fetch_detail, record)
 
 
 def transport_error():

@@ -642,3 +642,15 @@ def test_no_account_starves_when_the_workers_cannot_keep_up(db):
     assert len(synced) == 12
     assert sum(synced.values()) == 240
     assert max(synced.values()) - min(synced.values()) <= 2, synced
+
+
+def test_refreshing_a_job_reads_its_own_detail_whatever_else_waits(huawei_account):
+    p = StubProvider([make_record(AV, i) for i in range(1, 4)])
+    sync.sync_account(huawei_account, provider=p)
+    Job.objects.filter(remote_id="av-00001").update(needs_detail=True)  # waiting longest
+    p.detail_calls.clear()
+
+    run = sync.refresh_job(Job.objects.get(remote_id="av-00003"), provider=p)
+
+    assert run.outcome == SyncRun.Outcome.SUCCEEDED
+    assert p.detail_calls == ["av-00003"]

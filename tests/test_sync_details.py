@@ -1,7 +1,5 @@
 """jobs.sync.details: which jobs get a detail read (by need, none starved) and reads in flight."""
 
-import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -9,9 +7,10 @@ from django.utils import timezone
 
 from jobs import sync
 from jobs.models import Job, SyncRun
+from jobs.providers.base import TransportError
 from jobs.sync.details import detail_queue
 from jobs.sync.kind import KindSync
-from tests.fixtures_sync import StubProvider, make_record, transport_error
+from tests.fixtures_sync import SlowStub, StubProvider, make_record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive]
 
@@ -54,27 +53,9 @@ def test_a_quarter_of_the_budget_goes_to_the_longest_waiting_whatever_their_stat
     assert ids == ["vo-00002", "vo-00003", "vo-00004", "vo-00001"]  # the settled job is not starved
 
 
-class SlowDetails(StubProvider):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.lock = threading.Lock()
-        self.in_flight = self.most_in_flight = 0
-
-    def fetch_detail(self, record):
-        with self.lock:
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        time.sleep(0.05)
-        try:
-            return super().fetch_detail(record)
-        finally:
-            with self.lock:
-                self.in_flight -= 1
-
-
 def test_detail_reads_run_concurrently_and_are_all_stored(huawei_account, settings):
     settings.SYNC_DETAIL_CONCURRENCY = 4
-    p = SlowDetails([make_record(VT, i, state="PROCESSING") for i in range(1, 13)])
+    p = SlowStub([make_record(VT, i, state="PROCESSING") for i in range(1, 13)])
 
     run = sync.sync_account_kind(huawei_account, VT, provider=p)
 
@@ -86,7 +67,7 @@ def test_detail_reads_run_concurrently_and_are_all_stored(huawei_account, settin
 def test_a_throttled_read_stops_the_reads_not_yet_started(huawei_account, settings):
     settings.SYNC_DETAIL_CONCURRENCY = 2
     p = StubProvider([make_record(VT, i, state="PROCESSING") for i in range(1, 41)])
-    p.fail_detail["vo-00005"] = transport_error()
+    p.fail_detail["vo-00005"] = TransportError("throttled", code="APIGW.0308", status=429)
 
     run = sync.sync_account_kind(huawei_account, VT, provider=p)
 

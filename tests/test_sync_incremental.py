@@ -1,8 +1,6 @@
 """The incremental refresh (jobs.sync.incremental) and the choice of refresh (runs.refresh_mode),
 against the in-memory provider. A model-based test over fakecloud: tests/test_sync_model.py."""
 
-import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -10,9 +8,9 @@ from django.utils import timezone
 
 from jobs import sync
 from jobs.models import Job, JobEvent, SyncRun
-from jobs.providers.base import EventRecord, TransportError
+from jobs.providers.base import EventRecord, ResponseError, TransportError
 from jobs.status import moving_states, unsettled_states, waiting_states
-from tests.fixtures_sync import StubProvider, make_record
+from tests.fixtures_sync import SlowStub, StubProvider, make_record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive]
 
@@ -67,11 +65,22 @@ def test_jobs_waiting_on_a_person_are_listed_every_waiting_interval(account, set
 
 def test_a_failed_full_listing_does_not_count_as_one(account):
     p = vendor()
-    refresh(account, p)
-    SyncRun.objects.filter(mode="full").update(outcome=SyncRun.Outcome.PARTIAL)
+    p.fail_on_page = (AV, 2, TransportError("down", code="APIGW.0203", status=503))
+    run = sync.sync_account_kind(account, AV, provider=p)
+    assert (run.mode, run.outcome, run.listing_complete) == ("full", "partial", False)
 
     assert sync.runs.refresh_mode(account, AV) == "full"
     assert sync.runs.refresh_mode(account, "voice_assessment") == "tracked"
+
+
+def test_a_full_listing_counts_when_only_its_detail_phase_was_cut_short(account):
+    p = vendor()
+    p.fail_detail = {"av-00001": TransportError("throttled", code="APIGW.0308", status=429)}
+    run = sync.sync_account_kind(account, AV, provider=p)
+    assert (run.mode, run.outcome, run.listing_complete) == ("full", "partial", True)
+
+    p.fail_detail.clear()
+    assert refresh(account, p).mode == "incremental"  # not another full listing
 
 
 def test_an_incremental_refresh_lists_the_moving_states_and_one_head_page(account):
@@ -189,26 +198,6 @@ def test_a_job_waiting_on_a_person_is_seen_when_it_moves_or_at_the_next_waiting_
     assert p.reads == [["av-00002"]]
 
 
-class SlowReads(StubProvider):
-    """get_jobs answers after a delay and records how many reads were in flight at once."""
-
-    def __init__(self, *args, delay=0.05, **kw):
-        super().__init__(*args, **kw)
-        self.delay, self.in_flight, self.most = delay, 0, 0
-        self.lock = threading.Lock()
-
-    def get_jobs(self, kind, remote_ids):
-        with self.lock:
-            self.in_flight += 1
-            self.most = max(self.most, self.in_flight)
-        try:
-            time.sleep(self.delay)
-            return super().get_jobs(kind, remote_ids)
-        finally:
-            with self.lock:
-                self.in_flight -= 1
-
-
 def settled_since_a_refresh(account, n, provider=StubProvider):
     """A vendor whose ``n`` oldest jobs (below the head page) settled since a refresh."""
     records = [make_record(AV, i, state=TRAINING) for i in range(1, n + 1)]
@@ -222,12 +211,12 @@ def settled_since_a_refresh(account, n, provider=StubProvider):
 
 def test_jobs_read_by_id_are_read_concurrently_within_the_detail_concurrency(account, settings):
     settings.SYNC_DETAIL_CONCURRENCY = 3
-    p = settled_since_a_refresh(account, 20, SlowReads)
+    p = settled_since_a_refresh(account, 20, SlowStub)
 
     run = refresh(account, p)
 
     assert sorted(ids[0] for ids in p.reads) == [f"av-{i:05d}" for i in range(1, 21)]  # each once
-    assert p.most == 3
+    assert p.most_in_flight == 3
     assert run.updated == 20
     assert set(Job.objects.values_list("state", flat=True)) == {DONE}
 
@@ -280,3 +269,70 @@ def test_where_the_detail_read_holds_the_state_a_settled_job_costs_one_call(acco
     assert p.calls["detail"] == 1 and p.calls["get_jobs"] == 0  # one read: state and op-logs
     assert run.details_fetched == 1
     assert job.events.filter(action="SYSTEM_TRAIN_SUCCESS").count() == 1
+
+
+def test_one_job_that_cannot_be_read_does_not_block_the_others_or_the_details(account, settings):
+    settings.SYNC_DETAIL_CONCURRENCY = 1
+    p = settled_since_a_refresh(account, 3)
+    Job.objects.filter(remote_id="av-00013").update(needs_detail=True)  # a detail waiting
+    original = p.get_jobs
+
+    def malformed_first(kind, ids):
+        if ids == ["av-00001"]:
+            p.reads.append(ids)
+            raise ResponseError("the vendor answered a job without a state")
+        return original(kind, ids)
+
+    p.get_jobs = malformed_first
+
+    run = sync.sync_account_kind(account, AV, provider=p)
+
+    assert run.outcome == SyncRun.Outcome.PARTIAL and "without a state" in run.error_message
+    states = dict(Job.objects.values_list("remote_id", "state"))
+    assert (states["av-00001"], states["av-00002"], states["av-00003"]) == (TRAINING, DONE, DONE)
+    assert run.details_fetched >= 1 and not Job.objects.get(remote_id="av-00013").needs_detail
+    assert run.listing_complete
+
+
+def test_a_job_the_vendor_no_longer_has_goes_to_the_back_of_the_reads(account, settings):
+    p = settled_since_a_refresh(account, 2)
+    p.tracked.pop((AV, "av-00001"))  # deleted at the vendor: read by id, not found
+    before = Job.objects.get(remote_id="av-00001").synced_at
+
+    refresh(account, p)
+
+    job = Job.objects.get(remote_id="av-00001")
+    assert job.synced_at > before and not job.gone  # only a full listing marks it gone
+    assert Job.objects.get(remote_id="av-00002").state == DONE
+
+
+def test_the_head_stops_at_known_jobs_when_there_are_too_many_to_hold(account, monkeypatch):
+    monkeypatch.setattr(sync.kind, "KNOWN_FINGERPRINTS_MAX", 0)
+    p = vendor(n_settled=30, n_active=3, page_size=10)
+    refresh(account, p)
+    for i in range(34, 46):  # 12 new jobs: more than one head page
+        p.add(make_record(AV, i, state=DONE))
+    p.calls.clear()
+
+    run = refresh(account, p)
+
+    assert run.created == 12
+    assert p.calls["list"] == 1 + 3  # the moving jobs; the head: 10 new, 2 new + 8 known, 10 known
+
+
+def test_reads_by_id_that_are_detail_reads_count_against_the_detail_budget(account, settings):
+    settings.SYNC_DETAIL_BUDGET = 4
+    records = [make_record(AV, i, state=TRAINING) for i in range(1, 4)]
+    records += [make_record(AV, i, state=DONE) for i in range(4, 14)]
+    p = ShowIsDetail(records, page_size=10)
+    refresh(account, p)
+    Job.objects.update(needs_detail=False)
+    Job.objects.filter(remote_id__in=["av-00012", "av-00013"]).update(needs_detail=True)
+    for i in range(1, 4):
+        p.replace(AV, f"av-{i:05d}", state=DONE)
+    p.calls.clear()
+
+    run = refresh(account, p)
+
+    assert p.calls["detail"] == 4  # 3 reads by id (each its detail) + 1 of the 2 waiting details
+    assert run.details_fetched == 4

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from jobs.models import ACTIVE_STATUSES, Job
-from jobs.providers.base import AuthError, Detail, NotFoundError, ProviderError
+from jobs.providers.base import Detail, NotFoundError
 from jobs.sync.kind import KindSync
+from jobs.sync.pool import read_concurrently, stops_reads
 from jobs.sync.rows import detail_updates, record_from_job
 from jobs.sync.sql import chunks
 from jobs.sync.store import store_assessments, store_events
@@ -36,49 +35,47 @@ def detail_queue(ks: KindSync, budget: int) -> list[Job]:
     return [job for job in by_need if job.pk not in taken][: budget - len(oldest)] + oldest
 
 
-def fetch_details(ks: KindSync, budget: int) -> None:
-    """Detail / op-logs for new or changed jobs (detail_queue), within the budget.
+def fetch_details(ks: KindSync, budget: int, jobs: list[Job] | None = None, with_state: bool = False) -> None:
+    """Detail / op-logs for new or changed jobs (detail_queue, within the budget), or for
+    ``jobs``. ``with_state``: the detail read also holds the job's current state (Provider.
+    show_is_detail), so the record it brings is stored as the job first.
 
-    Up to SYNC_DETAIL_CONCURRENCY reads are in flight at once, each taking a token from the
-    tenant's quota governor like every call: at 100 ms vendor latency one read at a time
-    reaches only 10 requests/s, below a 20/s budget. Results are stored here, on the sync's
-    own thread and database connection. Raises the ProviderError that stopped the phase (the
-    listing is already stored)."""
-    if not ks.has_detail or budget <= 0:
-        return
-    queue = detail_queue(ks, budget)
-    stop = threading.Event()
+    Up to SYNC_DETAIL_CONCURRENCY reads in flight (jobs.sync.pool); results are stored here, on
+    the sync's own thread and database connection. A job the vendor no longer has stops needing
+    a detail (the next full listing flags it gone). Raises, after storing what was read, the
+    error that stopped the reads (throttled, down, refused) or else the first error about one
+    job (the others were read)."""
+    if jobs is None:
+        if not ks.has_detail or budget <= 0:
+            return
+        jobs = detail_queue(ks, budget)
 
-    def read(job: Job) -> tuple[Job, Detail | None, ProviderError | None]:
-        if stop.is_set():  # throttled, down or unauthorised: later reads would fail the same way
-            return job, None, None
-        try:
-            return job, ks.provider.fetch_detail(record_from_job(job)), None
-        except ProviderError as exc:
-            if _stops_details(exc):
-                stop.set()
-            return job, None, exc
+    def read(job: Job) -> Detail:
+        return ks.provider.fetch_detail(record_from_job(job))
 
-    first_error = None
-    workers = max(1, settings.SYNC_DETAIL_CONCURRENCY)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-detail") as pool:
-        for group in chunks(queue, DETAIL_CHUNK):
-            fetched = []
-            for job, detail, exc in pool.map(read, group):
+    first_error = stopped = None
+    for group in chunks(jobs, DETAIL_CHUNK):
+        fetched, missing = [], []
+        with closing(read_concurrently(read, group)) as results:
+            for job, detail, exc in results:
                 if detail is not None:
                     fetched.append((job, detail))
                 elif isinstance(exc, NotFoundError):
-                    # Gone from the vendor; the next complete listing flags it.
-                    Job.objects.filter(pk=job.pk).update(needs_detail=False)
+                    missing.append(job.pk)
                 elif exc is not None:
-                    # One job's unusable detail must not starve the others: keep going.
                     first_error = first_error or exc
-            store_details(ks, fetched)
-            ks.progress()
-            if stop.is_set():
-                break
-    if first_error is not None:
-        raise first_error
+                    if stops_reads(exc):
+                        stopped = stopped or exc
+        if with_state:
+            ks.store_records([d.record for _, d in fetched], [ks.as_listed(d.record) for _, d in fetched])
+        store_details(ks, fetched)
+        if missing:  # looked at now: to the back of every queue
+            Job.objects.filter(pk__in=missing).update(needs_detail=False, synced_at=timezone.now())
+        ks.progress()
+        if stopped:
+            break
+    if stopped or first_error:
+        raise stopped or first_error
 
 
 def store_details(ks: KindSync, fetched: list[tuple[Job, Detail]]) -> None:
@@ -98,8 +95,3 @@ def store_details(ks: KindSync, fetched: list[tuple[Job, Detail]]) -> None:
                 assessments.append((job.pk, rec.assessment))
             ks.counters.details_fetched += 1
         store_assessments(assessments)
-
-
-def _stops_details(exc: ProviderError) -> bool:
-    """Throttled, down or unauthorised: the remaining detail fetches would fail the same way."""
-    return not exc.permanent or isinstance(exc, AuthError)

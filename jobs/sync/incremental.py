@@ -26,39 +26,29 @@ settles or changes without passing through a moving state.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
-
-from django.conf import settings
-
 from jobs.models import SETTLED_STATUSES, WAITING_STATUSES, Job
-from jobs.providers.base import Detail, JobRecord, NotFoundError, Page, ProviderError
+from jobs.providers.base import Page, ProviderError
 from jobs.status import moving_states, waiting_states
-from jobs.sync.details import store_details
+from jobs.sync.byid import read_by_id
 from jobs.sync.kind import KindSync
-from jobs.sync.rows import record_from_job
-from jobs.sync.sql import chunks
-
-# Jobs read by id are stored in groups of this many (one transaction each).
-READ_GROUP = 50
-
-T = TypeVar("T")
-R = TypeVar("R")
+from jobs.sync.pool import stops_reads
 
 
-def list_changed(ks: KindSync, budget: int, waiting: bool = False) -> None:
+def list_changed(ks: KindSync, budget: int, waiting: bool = False) -> ProviderError | None:
     """Steps 1–3 above for ``ks``'s account and kind (``waiting``: with the jobs waiting on a
-    person); at most ``budget`` jobs read by id."""
+    person); at most ``budget`` jobs read by id. Returns the first error about one job read by
+    id (the others were read; the run ends partial after its detail phase); raises one that
+    stopped the reads (throttled, down, refused)."""
     provider, kind = ks.provider, ks.kind
     states = moving_states(kind) + (waiting_states(kind) if waiting else [])
     ks.consume(provider.iter_pages(kind, states=states))
 
-    known = ks.known or {}
-
     def nothing_new(page: Page) -> bool:
-        return all(known.get(entry.remote_id) for entry in page.entries)
+        ids = [entry.remote_id for entry in page.entries]
+        if ks.known is not None:
+            return all(ks.known.get(remote_id) for remote_id in ids)
+        # Too many jobs to hold their fingerprints: look the page up (this run's writes excluded).
+        return len(ks.reads.existing(ids)) == len(set(ids)) and not ks.new_ids.intersection(ids)
 
     ks.consume(provider.iter_pages(kind, newest_first=True, fetch_ahead=False), depth=0, stop=nothing_new)
 
@@ -73,87 +63,12 @@ def list_changed(ks: KindSync, budget: int, waiting: bool = False) -> None:
         .iterator(chunk_size=2000)
         if remote_id not in ks.seen_ids
     ][:budget]
-    if provider.show_is_detail(kind):
-        _read_details(ks, left)
-    else:
-        _read_records(ks, left)
-    ks.progress(force=True)
-
-
-def _read_records(ks: KindSync, remote_ids: list[str]) -> None:
-    """Read ``remote_ids`` by id (provider.ids_per_read per call, calls in flight at once) and
-    store what the vendor still has, shaped like a listing's entry where it can be (so the next
-    listing of an unchanged job finds it unchanged: KindSync.as_listed)."""
-    provider, kind = ks.provider, ks.kind
-    per_call = max(1, provider.ids_per_read(kind))
-    pending: list[JobRecord] = []
     try:
-        for found in concurrently(lambda ids: provider.get_jobs(kind, ids), chunks(remote_ids, per_call)):
-            pending += [record for record in found.values() if record is not None]
-            if len(pending) >= READ_GROUP:
-                _store(ks, pending)
-                pending = []
-    except ProviderError:
-        _store(ks, pending)  # what was read before the vendor refused is kept
-        raise
-    _store(ks, pending)
-
-
-def _read_details(ks: KindSync, remote_ids: list[str]) -> None:
-    """Where one call answers both (MetaStudio avatar jobs: Show is the detail, op-logs
-    included), read each job's detail once and store it as the job and as its detail."""
-    provider = ks.provider
-    for group in chunks(remote_ids, READ_GROUP):
-        jobs = list(Job.objects.filter(account_id=ks.account.pk, kind=ks.kind, remote_id__in=group))
-
-        def read(job: Job) -> tuple[Job, Detail | None]:
-            try:
-                return job, provider.fetch_detail(record_from_job(job))
-            except NotFoundError:  # gone: the next full listing flags it
-                return job, None
-
-        fetched: list[tuple[Job, Detail]] = []
-        try:
-            for job, detail in concurrently(read, jobs):
-                if detail is not None:
-                    fetched.append((job, detail))
-        except ProviderError:
-            _store_details(ks, fetched)  # what was read before the vendor refused is kept
+        read_by_id(ks, left)
+    except ProviderError as exc:
+        if stops_reads(exc):
             raise
-        _store_details(ks, fetched)
-
-
-def _store_details(ks: KindSync, fetched: list[tuple[Job, Detail]]) -> None:
-    _store(ks, [detail.record for _, detail in fetched])
-    store_details(ks, fetched)
-
-
-def _store(ks: KindSync, records: list[JobRecord]) -> None:
-    if records:
-        ks.store_records(records, [ks.as_listed(record) for record in records])
-        ks.progress()
-
-
-def concurrently(read: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-    """``read(item)`` for each item, in order, up to SYNC_DETAIL_CONCURRENCY at once (each call
-    takes its token from the tenant's quota governor: at 100 ms vendor latency one read at a
-    time reaches only 10 requests/s). After a ProviderError no new read starts (throttled, down
-    or refused: the others would fail alike); the results before it are yielded, then it is
-    raised."""
-    stop = threading.Event()
-
-    def guarded(item: T) -> R | None:
-        if stop.is_set():
-            return None
-        try:
-            return read(item)
-        except ProviderError:
-            stop.set()
-            raise
-
-    pool = ThreadPoolExecutor(max_workers=max(1, settings.SYNC_DETAIL_CONCURRENCY), thread_name_prefix="sync-by-id")
-    try:
-        yield from pool.map(guarded, items)
-    finally:  # also when the caller stopped early (a database error): no further reads
-        stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        return exc
+    finally:
+        ks.progress(force=True)
+    return None

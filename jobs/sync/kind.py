@@ -1,21 +1,20 @@
 """One account and kind: the listing (pages -> planned rows -> batched upserts -> gone
-marking) and the re-read of tracked short jobs. The detail phase is in jobs.sync.details."""
+marking), and how a job read by id is stored. Reads by id: jobs.sync.byid; details: jobs.sync.details."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from jobs.models import SETTLED_STATUSES, CloudAccount, Job, JobEvent, Kind, SyncRun
+from jobs.models import CloudAccount, Job, JobEvent, Kind, SyncRun
 from jobs.providers.base import JobRecord, Listed, Page, Provider, ProviderError
 from jobs.sync.fingerprints import JsonText, event_key, fingerprints
 from jobs.sync.lease import renew_lease
@@ -28,8 +27,6 @@ log = logging.getLogger(__name__)
 
 # Kinds whose new or changed jobs need a detail / op-log fetch after the listing.
 DETAIL_KINDS = {Kind.AVATAR_TRAINING.value, Kind.VOICE_TRAINING.value}
-# Settled short jobs are re-read this rarely (they never change once settled, but may vanish).
-SETTLED_SHORT_JOB_REFRESH = timedelta(hours=6)
 # How often (seconds) the running SyncRun row gets its progress counters written.
 PROGRESS_EVERY = 0.5
 # A listing's writes go to the database in batches of about this many rows (several vendor
@@ -81,20 +78,11 @@ class Counters:
     events_created: int = 0
     details_fetched: int = 0
     remote_total: int | None = None
-    fields: tuple = field(
-        default=(
-            "pages",
-            "seen",
-            "created",
-            "updated",
-            "unchanged",
-            "marked_gone",
-            "events_created",
-            "details_fetched",
-            "remote_total",
-        ),
-        repr=False,
-    )
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The counters' names, each a SyncRun column of the same name."""
+        return tuple(f.name for f in dataclasses.fields(self))
 
     def apply(self, run: SyncRun) -> None:
         for name in self.fields:
@@ -111,6 +99,7 @@ class KindSync:
         self.run = run
         self.counters = Counters()
         self.seen_ids: set[str] = set()
+        self.new_ids: set[str] = set()  # the jobs this run cached for the first time
         self.has_detail = kind in DETAIL_KINDS
         self.calls_at_start = provider.api_calls
         self._progress_at = 0.0
@@ -202,34 +191,6 @@ class KindSync:
         if pending:
             self._write(pending)
 
-    def list_tracked(self, budget: int) -> None:
-        """Short jobs have no list API: re-read each tracked job that may still change."""
-        stale = timezone.now() - SETTLED_SHORT_JOB_REFRESH
-        due = (
-            Job.objects.filter(account=self.account, kind=self.kind, gone=False)
-            .filter(~Q(status__in=SETTLED_STATUSES) | Q(synced_at__lt=stale) | Q(needs_detail=True))
-            .order_by("synced_at")
-            .values_list("remote_id", flat=True)[:budget]
-        )
-        batch, missing = [], []
-        for remote_id in list(due):
-            rec = self.provider.get_job(self.kind, remote_id)
-            if rec is None:
-                missing.append(remote_id)
-            else:
-                batch.append(rec)
-            if len(batch) >= 50:
-                self.store_records(batch)
-                self.counters.pages += 1
-                batch = []
-                self.progress()
-        if batch:
-            self.store_records(batch)
-            self.counters.pages += 1
-        if missing:
-            self.counters.marked_gone += self.mark_gone_by_remote_id(missing)
-        self.progress(force=True)
-
     def store_records(self, records: list[JobRecord], prepared: list | None = None) -> None:
         self._write(self._plan(records, prepared))
 
@@ -318,6 +279,7 @@ class KindSync:
             else:
                 changed.append((rec, fp, data, old))
         self.seen_ids.update(page)
+        self.new_ids.update(rec.remote_id for rec, *_ in new)
         self.counters.seen += len(page)
         self.counters.unchanged += len(page) - len(new) - len(changed)
         if not new and not changed:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from jobs.models import ACTIVE_STATUSES, PROVIDER_KINDS, CloudAccount, Job, Kind, SyncRun
 from jobs.providers import get_provider
 from jobs.providers.base import AuthError, Provider, ProviderError
+from jobs.sync.byid import list_tracked
 from jobs.sync.details import fetch_details
 from jobs.sync.errors import error_fields, redact, run_reason
 from jobs.sync.incremental import list_changed
@@ -46,15 +47,16 @@ def _finish_run(
 
 def refresh_mode(account: CloudAccount, kind: str, full: bool = False) -> str:
     """How this kind of this account is refreshed now: ``tracked`` (short jobs, no list API),
-    ``full`` (asked for, or no successful full listing within full_sync_interval), ``waiting``
-    (incremental, and the jobs waiting on a person too: none listed within SYNC_WAITING_INTERVAL)
+    ``full`` (asked for, or no complete full listing within full_sync_interval: one whose detail
+    phase was cut short counts), ``waiting`` (incremental, and the jobs waiting on a person
+    too: none listed within SYNC_WAITING_INTERVAL)
     or ``incremental`` (jobs.sync.incremental)."""
     if kind == Kind.VOICE_ASSESSMENT:
         return SyncRun.Mode.TRACKED
     if full:
         return SyncRun.Mode.FULL
     now = timezone.now()
-    done = SyncRun.objects.filter(account=account, kind=kind, outcome=SyncRun.Outcome.SUCCEEDED)
+    done = SyncRun.objects.filter(account=account, kind=kind, listing_complete=True)
     since = now - timedelta(seconds=account.full_sync_interval)
     if not done.filter(mode=SyncRun.Mode.FULL, started_at__gte=since).exists():
         return SyncRun.Mode.FULL
@@ -80,14 +82,16 @@ def _run_kind(
     run.mode = mode or refresh_mode(account, kind, full)
     run.save(update_fields=["outcome", "started_at", "mode"])
     ks = KindSync(account, kind, provider, run, lease_owner=lease_owner)
+    one_job_error = None  # a read by id that failed for that job alone: the run ends partial
     try:
         if run.mode == SyncRun.Mode.TRACKED:
-            ks.list_tracked(budget)
+            list_tracked(ks, budget)
         elif run.mode in (SyncRun.Mode.INCREMENTAL, SyncRun.Mode.WAITING):
-            list_changed(ks, budget, waiting=run.mode == SyncRun.Mode.WAITING)
+            one_job_error = list_changed(ks, budget, waiting=run.mode == SyncRun.Mode.WAITING)
         else:
             ks.list_all()
             ks.mark_gone()
+        run.listing_complete = True  # what refresh_mode counts, whatever the detail phase does
     except ProviderError as exc:
         # Pages stored so far stay; nothing is marked gone from an incomplete listing.
         outcome = SyncRun.Outcome.PARTIAL if ks.counters.pages else SyncRun.Outcome.FAILED
@@ -100,7 +104,7 @@ def _run_kind(
             raise
         return run
     try:
-        fetch_details(ks, budget)
+        fetch_details(ks, budget - ks.counters.details_fetched)  # less what reads by id took
     except ProviderError as exc:
         log.warning("detail fetch %s/%s stopped: %s", account.name, kind, redact(str(exc), account))
         return _finish_run(run, ks, SyncRun.Outcome.PARTIAL, exc, account)
@@ -110,6 +114,9 @@ def _run_kind(
         if _is_time_limit(exc):
             raise
         return run
+    if one_job_error is not None:
+        log.warning("sync %s/%s: %s", account.name, kind, redact(str(one_job_error), account))
+        return _finish_run(run, ks, SyncRun.Outcome.PARTIAL, one_job_error, account)
     return _finish_run(run, ks, SyncRun.Outcome.SUCCEEDED, None, account)
 
 
@@ -289,10 +296,13 @@ def refresh_job(job: Job, run: SyncRun | None = None, provider: Provider | None 
             if rec is None:
                 ks.counters.marked_gone += ks.mark_gone_by_remote_id([job.remote_id])
             else:
-                ks.store_records([rec])
+                ks.store_records([rec], [ks.as_listed(rec)])
                 ks.counters.pages = 1
-                Job.objects.filter(pk=job.pk).update(needs_detail=job.kind in DETAIL_KINDS)
-                fetch_details(ks, 1)
+                if job.kind in DETAIL_KINDS:  # this job's detail, whatever else waits for one
+                    fetch_details(ks, 1, jobs=[Job.objects.get(pk=job.pk)])
+                else:
+                    Job.objects.filter(pk=job.pk).update(needs_detail=False)
+            provider.save_state()
         except Exception as exc:
             _finish_run(run, ks, SyncRun.Outcome.FAILED, exc, account)
             if not isinstance(exc, ProviderError):
