@@ -3,6 +3,8 @@
 Every index names the query that needs it.
 """
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -197,11 +199,12 @@ class CloudAccount(models.Model):
     def has_token(self):
         return bool(self.token_encrypted)
 
-    def sync_kinds(self):
-        """The kinds this account syncs: the chosen ones, else all its provider offers."""
+    def sync_kinds(self, asked: Iterable[str] | None = None) -> list[str]:
+        """The kinds this account syncs: the chosen ones, else all its provider offers; with
+        ``asked``, those of them that were asked for (in the order asked)."""
         offered = [k.value for k in PROVIDER_KINDS.get(self.provider, [])]
-        chosen = [k for k in (self.kinds or []) if k in offered]
-        return chosen or offered
+        chosen = [k for k in (self.kinds or []) if k in offered] or offered
+        return chosen if asked is None else [k for k in asked if k in chosen]
 
 
 class Job(models.Model):

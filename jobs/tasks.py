@@ -102,8 +102,7 @@ def start_manual_sync(
     account: CloudAccount, kinds: Iterable[str] | None = None, trigger: str = "manual"
 ) -> list[SyncRun]:
     """Create QUEUED SyncRuns and enqueue the sync after commit; poll the runs for progress."""
-    offered = account.sync_kinds()
-    kinds = [k for k in (kinds or offered) if k in offered]
+    kinds = account.sync_kinds(kinds or None)
     runs = [
         SyncRun.objects.create(account=account, kind=k, trigger=trigger, outcome=SyncRun.Outcome.QUEUED) for k in kinds
     ]

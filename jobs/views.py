@@ -356,7 +356,7 @@ def _progress_context(runs):
 def sync_now(request: HttpRequest) -> HttpResponse:
     _require_operator(request)
     account = get_object_or_404(CloudAccount, pk=request.POST.get("account") or 0)
-    kinds = [k for k in request.POST.getlist("kind") if k in account.sync_kinds()] or None
+    kinds = account.sync_kinds(request.POST.getlist("kind")) or None
     runs = tasks.start_manual_sync(account, kinds=kinds)
     context = dict(_progress_context(runs), account=account)
     if _fragment(request):

@@ -154,8 +154,7 @@ def sync_account(
     (a SyncRun.Mode) overrides that choice for every listable kind (tests, benchmarks).
     Returns one finished SyncRun per kind; SKIPPED ones when another sync holds the lease.
     """
-    offered = account.sync_kinds()
-    kinds = [k for k in (kinds or offered) if k in offered]
+    kinds = account.sync_kinds(kinds or None)
     runs = _prepare_runs(account, kinds, trigger, runs)
     if not runs:
         return []
