@@ -36,17 +36,15 @@ import argparse
 import math
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchdb import use_throwaway_postgres
+from benchdb import bench_django, make_huawei_account
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,45 +84,23 @@ def parse_args(argv):
     return args
 
 
-def setup_django(args):
-    data_dir = tempfile.mkdtemp(prefix="tod-bench-quota-")
-    os.environ["DATA_DIR"] = data_dir
-    os.environ["DJANGO_SETTINGS_MODULE"] = "dashboard.settings"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.pop("DATABASE_URL", None)
-    # Explicit, so the syncjobs processes of (b) share this budget whatever the broker is.
-    os.environ["RATE_LIMIT_URL"] = args.redis_url if args.redis else sqlite_governor(data_dir)
-    dropper = None
-    if args.pg:
-        dropper = use_throwaway_postgres(args.pg_url)
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return dropper
-
-
 def sqlite_governor(data_dir):
     return "sqlite:///" + str(Path(data_dir) / "quota.sqlite3")
 
 
 def main(argv=None):
     args = parse_args(argv if argv is not None else sys.argv[1:])
-    dropper = setup_django(args)
-    try:
-        return run(args)
-    finally:
-        from django.db import connections
 
-        if args.redis:
-            forget_redis_budget(args.redis_url)
-        if dropper:
-            dropper()
-        connections.close_all()
-        shutil.rmtree(os.environ["DATA_DIR"], ignore_errors=True)
+    def env(data_dir):
+        # Explicit, so the syncjobs processes of (b) share this budget whatever the broker is.
+        return {"RATE_LIMIT_URL": args.redis_url if args.redis else sqlite_governor(data_dir)}
+
+    with bench_django("quota", args.pg_url if args.pg else None, env):
+        try:
+            return run(args)
+        finally:
+            if args.redis:
+                forget_redis_budget(args.redis_url)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -145,30 +121,12 @@ def start_fakecloud(args, jobs):
     from fakecloud.testing import FakeCloudProcess
 
     extra = ["--short-jobs", "0", "--arrivals", "0", "--latency-ms", str(args.latency_ms)]
-    if args.jitter_ms:
+    if args.latency_ms > 0 and args.jitter_ms:  # fakecloud takes a jitter only with a latency
         extra += ["--jitter-ms", str(args.jitter_ms)]
     t = time.perf_counter()
     fc = FakeCloudProcess(jobs=jobs, seed=args.seed, speed=0, rate_limit=args.rps, extra_args=extra).start()
     print(f"  fakecloud ready in {time.perf_counter() - t:.1f}s ({jobs:,} jobs per kind, clock frozen)")
     return fc
-
-
-def make_account(fc, name, kinds, rps):
-    from jobs.models import CloudAccount
-
-    account = CloudAccount(
-        name=name,
-        provider="huawei",
-        region=fc.huawei["region"],
-        endpoint=fc.url,
-        project_id=fc.huawei["project_id"],
-        access_key_id=fc.huawei["ak"],
-        kinds=kinds,
-        max_rps=rps,
-    )
-    account.set_secret_key(fc.huawei["sk"])
-    account.save()
-    return account
 
 
 def huawei_calls(counters):
@@ -363,7 +321,7 @@ def three_processes(args, fc, label, url, prefix, report):
     names = []
     for i, kind in enumerate(kinds):
         names.append(f"{prefix}-{i}")
-        make_account(fc, names[-1], [kind], args.rps)
+        make_huawei_account(fc, names[-1], [kind], args.rps)
     env = dict(os.environ, RATE_LIMIT_URL=url, SYNC_DETAIL_BUDGET="0")
     fresh_budget(fc, args.rps)
     fc.reset_counters()
@@ -743,7 +701,7 @@ def run(args):
     backend = "Redis " + args.redis_url if args.redis else "SQLite file in DATA_DIR"
     print(
         f"bench/quota: fakecloud --rate-limit {args.rps:g}/s per tenant, latency {args.latency_ms} "
-        f"± {args.jitter_ms} ms; every account max_rps {args.rps:g}; governor {backend}; "
+        f"± {args.jitter_ms if args.latency_ms > 0 else 0} ms; every account max_rps {args.rps:g}; governor {backend}; "
         f"SYNC_FETCH_AHEAD {settings.SYNC_FETCH_AHEAD}; cache {connection.vendor}"
     )
     assert quota.backend_url() == settings.RATE_LIMIT_URL
@@ -752,7 +710,7 @@ def run(args):
     started = time.perf_counter()
     fc = start_fakecloud(args, args.jobs)
     try:
-        account = make_account(fc, "steady", [AVATAR, VOICE] if args.voice else [AVATAR], args.rps)
+        account = make_huawei_account(fc, "steady", [AVATAR, VOICE] if args.voice else [AVATAR], args.rps)
         avatar_full = part_a(args, fc, account, report)
         part_b(args, report)
         part_c(args, fc, account, avatar_full, report)

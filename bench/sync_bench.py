@@ -20,13 +20,9 @@ import argparse
 import os
 import resource
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from benchdb import use_throwaway_postgres
-
-ROOT = Path(__file__).resolve().parent.parent
+from benchdb import bench_django, make_huawei_account
 
 TARGETS = {"jobs_per_s": 5000, "vs_naive": 10, "resync_speedup": 3, "rss_mb": 300}
 
@@ -46,29 +42,6 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def setup_django(args):
-    os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="tod-bench-sync-")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "dashboard.settings"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    # The code's own speed on loopback: a budget no listing reaches, so every call still takes
-    # a token from the governor (its cost is in the figures) but never waits for one. What a
-    # vendor's quota does to a sync is bench/quota's subject.
-    os.environ["SYNC_DEFAULT_MAX_RPS"] = "1000"
-    os.environ.pop("DATABASE_URL", None)
-    dropper = None
-    if args.pg:
-        dropper = use_throwaway_postgres(args.pg_url)
-
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return dropper
-
-
 def backend_cpu_seconds():
     """CPU seconds of this connection's PostgreSQL backend so far (a local server whose /proc we
     can read), else None: shows how much of a sync the database server itself spends."""
@@ -85,23 +58,6 @@ def backend_cpu_seconds():
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def make_account(fc, name):
-    from jobs.models import CloudAccount
-
-    account = CloudAccount(
-        name=name,
-        provider="huawei",
-        region=fc.huawei["region"],
-        endpoint=fc.url,
-        project_id=fc.huawei["project_id"],
-        access_key_id=fc.huawei["ak"],
-        kinds=["avatar_training"],
-    )
-    account.set_secret_key(fc.huawei["sk"])
-    account.save()
-    return account
 
 
 def naive_sync(account, provider, limit):
@@ -137,12 +93,11 @@ def naive_sync(account, provider, limit):
 
 def main(argv=None):
     args = parse_args(argv if argv is not None else sys.argv[1:])
-    dropper = setup_django(args)
-    try:
+    # The code's own speed on loopback: a budget no listing reaches, so every call still takes
+    # a token from the governor (its cost is in the figures) but never waits for one. What a
+    # vendor's quota does to a sync is bench/quota's subject.
+    with bench_django("sync", args.pg_url if args.pg else None, lambda data_dir: {"SYNC_DEFAULT_MAX_RPS": "1000"}):
         return run(args)
-    finally:
-        if dropper:
-            dropper()
 
 
 def run(args):
@@ -161,7 +116,7 @@ def run(args):
     t = time.perf_counter()
     with FakeCloudProcess(jobs=n, seed=args.seed, speed=0, extra_args=["--short-jobs", "0", "--arrivals", "0"]) as fc:
         print(f"  fakecloud ready in {time.perf_counter() - t:.1f}s at {fc.url}")
-        account = make_account(fc, "bench")
+        account = make_huawei_account(fc, "bench", ["avatar_training"])
 
         # 1. The listing alone: HTTP + signing + parsing, no database.
         p = get_provider(account)
@@ -220,7 +175,7 @@ def run(args):
 
         # 5. Naive baseline, same provider path, same database, on a smaller N.
         settings.SYNC_DETAIL_BUDGET = 0
-        naive_account = make_account(fc, "naive")
+        naive_account = make_huawei_account(fc, "naive", ["avatar_training"])
         p = get_provider(naive_account)
         t = time.perf_counter()
         naive_n = naive_sync(naive_account, p, args.naive_jobs)

@@ -9,7 +9,9 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
+import redis
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,11 +33,13 @@ def base_env(data_dir):
     return env
 
 
-def manage(env, *args):
+def manage(env, *args, stdin=None, cwd=ROOT):
+    """``manage.py *args`` in a fresh interpreter run from ``cwd`` (a source tree), with ``stdin``
+    as its input; asserts it succeeded and returns its output."""
     result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", *args], cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=120
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result.stdout
 
 
@@ -95,8 +99,6 @@ def wait_until(check, stack, what):
 def production_stack(tmp_path):
     """(env, query) for subprocesses on a throw-away PostgreSQL database and Redis (its own
     queue name); the database is dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    redis = pytest.importorskip("redis")
     try:
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
         admin = psycopg.connect(

@@ -9,8 +9,8 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from jobs.models import CloudAccount, Job
-from tests.fixtures_sync import StubProvider, make_record, transport_error
+from jobs.models import CloudAccount, Job, SyncRun
+from tests.fixtures_sync import StubProvider, make_fakecloud_accounts, make_record, transport_error
 
 pytestmark = [pytest.mark.django_db, pytest.mark.db_sensitive]
 
@@ -133,6 +133,28 @@ def test_it_refuses_invalid_settings():
         )
 
 
+def add_huawei(name, *extra):
+    return run(
+        "addaccount", name, "--provider", "huawei", "--project-id", PROJECT, "--access-key", "AK1", *extra, stdin="sk\n"
+    )
+
+
+def test_it_adds_an_account_with_its_request_budget():
+    add_huawei("hw-budget", "--max-rps", "7.5")
+    add_huawei("hw-default")
+
+    assert CloudAccount.objects.get(name="hw-budget").max_rps == 7.5
+    assert CloudAccount.objects.get(name="hw-default").max_rps is None  # half the vendor's documented rate
+
+
+@pytest.mark.parametrize("rps", ["0", "-2"])
+def test_it_refuses_a_request_budget_that_is_not_positive(rps):
+    with pytest.raises(CommandError, match="invalid account: max_rps"):
+        add_huawei("hw-budget", "--max-rps", rps)
+
+    assert not CloudAccount.objects.exists()
+
+
 def test_it_has_no_secret_option():
     with pytest.raises(CommandError):
         call_command("addaccount", "x", "--provider", "huawei", "--secret-key", "oops")
@@ -148,6 +170,21 @@ def test_it_syncs_in_the_foreground(huawei_account, monkeypatch):
     assert line.startswith("hw-main avatar_training: succeeded")
     assert "3 seen, 3 new" in line
     assert Job.objects.count() == 3
+
+
+def test_it_lists_everything_with_full_even_after_a_recent_full_listing(fakecloud, settings):
+    settings.SYNC_DETAIL_BUDGET = 0
+    hw, _ = make_fakecloud_accounts(fakecloud.url, full_sync_interval=86400)
+    args = ("syncjobs", "--account", hw.name, "--kind", "avatar_training")
+
+    assert "avatar_training: succeeded (full)" in run(*args)  # a kind's first sync lists everything
+    assert "avatar_training: succeeded (incremental)" in run(*args)  # then the recent full listing stands
+    out = run(*args, "--full")
+
+    assert "avatar_training: succeeded (full)" in out
+    runs = list(SyncRun.objects.filter(account=hw, kind="avatar_training").order_by("pk"))
+    assert [r.mode for r in runs] == ["full", "incremental", "full"]
+    assert runs[-1].seen == len(fakecloud.jobs("avatar")) > 0
 
 
 def test_it_prints_a_line_per_kind_and_fails_when_a_run_fails(huawei_account, monkeypatch):

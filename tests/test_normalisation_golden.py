@@ -10,6 +10,8 @@ from fakecloud (tests/data/normalisation/*.json, *.xml) and compares the records
 tests/data/normalisation/golden.json. After a deliberate change, bump the version and re-record:
 
     GOLDEN_UPDATE=1 scripts/test tests/test_normalisation_golden.py
+
+That run rewrites golden.json and fails on purpose; review the diff and rerun without GOLDEN_UPDATE.
 """
 
 import dataclasses
@@ -121,6 +123,10 @@ def test_parser_output_changes_only_with_a_normalisation_version_bump():
     now = current()
     if os.environ.get("GOLDEN_UPDATE"):
         GOLDEN.write_text(json.dumps(now, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        # comparing the file just written with itself would prove nothing: never pass this way
+        pytest.fail(
+            f"re-recorded {GOLDEN.relative_to(DATA.parent.parent)}; review its diff and rerun without GOLDEN_UPDATE"
+        )
     unbumped, unrecorded = check(now, json.loads(GOLDEN.read_text(encoding="utf-8")))
 
     assert unbumped == [], (

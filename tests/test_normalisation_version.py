@@ -8,14 +8,13 @@ and one fakecloud, first from this tree, then from a copy whose provider files w
 import ast
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from fakecloud import defaults as d
 from fakecloud.testing import FakeCloudServer
+from tests import fixtures_stack
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +23,7 @@ COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "var", "__pycache__", "tes
 
 
 def manage(tree: Path, data_dir: Path, *args: str, stdin: str = "") -> str:
+    """``manage.py *args`` run from the source tree ``tree`` on the SQLite database in ``data_dir``."""
     env = {
         "PATH": "/usr/bin:/bin",
         "DATA_DIR": str(data_dir),
@@ -32,17 +32,7 @@ def manage(tree: Path, data_dir: Path, *args: str, stdin: str = "") -> str:
         "LOG_LEVEL": "WARNING",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=tree,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
-    return result.stdout
+    return fixtures_stack.manage(env, *args, stdin=stdin, cwd=tree)
 
 
 def copy_with_edited_providers(dest: Path, bump: bool = False) -> Path:
