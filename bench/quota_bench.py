@@ -158,8 +158,9 @@ def forget_redis_budget(url):
     import redis
 
     from fakecloud.defaults import DEFAULTS
+    from jobs.providers import quota
 
-    key = f"tod-quota:metastudio:{DEFAULTS['huawei_region']}:{DEFAULTS['huawei_project_id']}"
+    key = quota.bucket_key(f"metastudio:{DEFAULTS['huawei_region']}:{DEFAULTS['huawei_project_id']}")
     try:
         redis.Redis.from_url(url).delete(key)
     except redis.RedisError:

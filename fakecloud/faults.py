@@ -13,7 +13,8 @@ and, per kind:
     latency    ms=200, jitter=0             sleep before answering: ms, plus or minus up to jitter
                                              (uniform, never below 0), drawn from the server's seed
     error      status=500|502|503|504        the vendor's 5xx body
-    throttle   status=429, retry_after=1     APIGW.0308 JSON / CI SlowDown XML, with Retry-After
+    throttle   status=429, retry_after=1     APIGW.0308 JSON (429) / CI SlowDown XML (503 for the
+                                             default 429), with Retry-After
     hang       seconds=35 (max 600)          sleep, then answer normally (or never, if stopped)
     truncate   mode=length|cut               length: Content-Length larger than the bytes sent,
                                              then the connection closes; cut: half the body with

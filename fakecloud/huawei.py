@@ -712,10 +712,12 @@ THROTTLE_MESSAGE = "The throttling threshold has been reached: policy user over 
 
 
 def throttled(status, retry_after, request_id, limit=20):
+    # The gateway names whole requests a second: a fractional limit (0.5) shows as its integer
+    # part, at least 1.
     return gateway_error(
         status,
         "APIGW.0308",
-        THROTTLE_MESSAGE.format(limit=limit),
+        THROTTLE_MESSAGE.format(limit=max(1, int(limit))),
         request_id,
         extra_headers=[("Retry-After", str(retry_after))],
     )

@@ -334,8 +334,16 @@ def server_error(status, rid):
     return error(status, code, message, rid)
 
 
+# tencent-ci.md §12/§13 name SlowDown (1020, frequency control) but no HTTP status for it: fakecloud
+# answers 503, the status S3 and COS send SlowDown with.
+THROTTLE_STATUS = 503
+
+
 def throttled(status, retry_after, rid, limit=None):
-    # tencent-ci.md §12/§13: SlowDown (1020, frequency control); unlike APIGW.0308 it names no limit.
+    # The rate limit and the throttle fault ask for 429, the generic throttling status: CI's is
+    # THROTTLE_STATUS. A fault given another status gets that one. Unlike APIGW.0308, SlowDown
+    # names no limit.
+    status = THROTTLE_STATUS if status == 429 else status
     return error(
         status, "SlowDown", "Please reduce your request rate.", rid, extra_headers=[("Retry-After", str(retry_after))]
     )

@@ -5,8 +5,9 @@
   `fakecloud.advance(seconds)`), demo credentials. Faults, counters, added or removed jobs never
   leak into another test.
 - `fakecloud_session`: one FakeCloudServer for the whole session: 200 jobs per kind, seed 2,
-  speed 0. Cheaper, but shared: a test that changes it (faults, clock, jobs) must undo what it
-  did, or use `fakecloud` instead. Counters are reset before each test that asks for it.
+  speed 0. Cheaper, but shared: a test that changes it (clock, jobs) must undo what it did, or
+  use `fakecloud` instead. Counters are reset before each test that asks for it; faults are
+  cleared and the rate limit turned off after it.
 
 Both yield a `fakecloud.testing.FakeCloudServer`: `.url`, `.huawei` (ak, sk, project_id,
 token, region), `.tencent` (secret_id, secret_key, bucket, queue_id, region, token),
@@ -41,6 +42,7 @@ def fakecloud_session(_fakecloud_session_server):
     _fakecloud_session_server.reset_counters()
     yield _fakecloud_session_server
     _fakecloud_session_server.clear_faults()
+    _fakecloud_session_server.set_rate_limit(None)
 
 
 # --- clients built from the official SDKs (independent of fakecloud's own verifier) ---------

@@ -136,6 +136,20 @@ def test_it_gives_up_after_the_retries_with_the_vendor_error(serve):
     assert not error.permanent
 
 
+def test_it_retries_an_answer_the_vendor_marks_throttled_whatever_its_status(serve):
+    server = serve(Reply(400, b'{"code": "SlowDown"}'), Reply(200, b"{}"))
+    client, sleeps, attempts = make_client()
+
+    def parse(status, headers, body):
+        return VendorError("SlowDown", "slow down", throttled=True)
+
+    response = client.request("GET", server.url + "/x", parse_error=parse)
+
+    assert response.status == 200 and response.attempts == 2
+    assert len(sleeps) == 1
+    assert [(a.status, a.will_retry) for a in attempts] == [(400, True), (200, False)]
+
+
 @pytest.mark.parametrize(
     "status, error_class",
     [(400, ProviderError), (401, AuthError), (403, AuthError), (404, NotFoundError), (501, ProviderError)],

@@ -389,6 +389,16 @@ def test_it_reads_vendor_error_bodies():
     )
     assert huawei.parse_error(400, {}, b'{"error": {"code": "X.1", "message": "nested"}}').code == "X.1"
     assert huawei.parse_error(502, {}, b"<html>bad gateway</html>").message == "<html>bad gateway</html>"
+    assert not info.throttled
+
+
+@pytest.mark.parametrize("code", ["APIGW.0308", "APIG.0308"])
+def test_it_reads_the_gateways_throttling_code_as_throttled(code):
+    body = b'{"error_msg": "The throttling threshold has been reached", "error_code": "%s"}' % code.encode()
+
+    info = huawei.parse_error(429, {}, body)
+
+    assert (info.code, info.error_class, info.throttled) == (code, TransportError, True)
 
 
 # --- endpoints and configuration -------------------------------------------------------------

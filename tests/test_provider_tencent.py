@@ -163,7 +163,7 @@ def test_it_reads_ci_error_bodies_without_resource():
         AuthError,
     )
     assert tencent.parse_error(503, {"x-ci-request-id": "hdr"}, b"<Error><Code>SlowDown</Code></Error>") == (
-        tencent.VendorError("SlowDown", "", "hdr", TransportError)
+        tencent.VendorError("SlowDown", "", "hdr", TransportError, throttled=True)
     )
     assert tencent.parse_error(400, {}, b'{"code": "InvalidArgument", "message": "m", "request_id": "j"}').code == (
         "InvalidArgument"
@@ -500,6 +500,36 @@ def test_it_reads_non_exist_job_ids_given_as_one_comma_separated_text(ci):
     _, provider = ci(lambda request: Reply(200, body))
 
     assert provider.get_jobs(TRANSLATION, ["x1", "j1", "x2"]) == {"x1": None, "j1": mock.ANY, "x2": None}
+
+
+def not_found_batches(known):
+    """CI answering a multi-id read with a 404 <Error> (not NonExistJobIds); single reads work."""
+
+    def app(request):
+        if request.path.startswith("/jobs/"):
+            return Reply(404, "<Error><Code>ResourceNotFound</Code></Error>", {"x-ci-request-id": "rid-404"})
+        job_id = request.path.rsplit("/", 1)[-1]
+        if job_id not in known:
+            return Reply(404, "<Error><Code>ResourceNotFound</Code></Error>", {"x-ci-request-id": "rid-404"})
+        return Reply(200, f"<Response>{job_xml(job_id=job_id)}</Response>")
+
+    return app
+
+
+def test_a_batch_answered_not_found_reads_its_ids_one_by_one(ci):
+    server, provider = ci(not_found_batches({"j1"}))
+
+    found = provider.get_jobs(TRANSLATION, ["j1", "gone"])
+
+    assert found["j1"].remote_id == "j1" and found["gone"] is None
+    assert [r.path for r in server.requests] == ["/jobs/j1,gone", "/ai_jobs/j1", "/ai_jobs/gone"]
+
+
+def test_a_one_id_batch_answered_not_found_is_that_job_gone(ci):
+    server, provider = ci(not_found_batches({"j1"}))
+
+    assert provider.get_jobs(TRANSLATION, ["gone"]) == {"gone": None}
+    assert [r.path for r in server.requests] == ["/jobs/gone"]
 
 
 @pytest.mark.parametrize(

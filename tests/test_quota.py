@@ -12,17 +12,14 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import redis
 
-from jobs.providers import quota
+from jobs.providers import quota, tencent
 from jobs.providers.http import HttpClient
+from tests.fixtures_stack import REDIS_URL, ROOT
 from tests.http_stub import Reply, StubServer, script
-
-ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -161,6 +158,60 @@ def test_a_throttled_tenant_gets_half_the_rate_until_the_penalty_ends(backend):
     assert not gov.penalised
 
 
+def test_a_throttle_seen_by_one_account_slows_every_account_of_the_tenant(backend):
+    shared = tenant()
+    first, second, other = quota.governor(shared, 10), quota.governor(shared, 4), quota.governor(tenant(), 4)
+    assert first is not second  # two budgets, two governors
+
+    first.throttled()
+
+    assert first.penalised and second.penalised
+    assert not other.penalised
+
+
+class HandClock:
+    """A governor's clock that moves only when the governor sleeps between attempts."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+class OneTokenAt:
+    """A limiter with one token, free from ``free_at`` on ``clock``; none after it is taken."""
+
+    def __init__(self, clock, free_at):
+        self.clock, self.free_at = clock, free_at
+
+    def try_acquire(self, key, blocking, timeout):
+        if self.free_at is not None and self.clock() >= self.free_at:
+            self.free_at = None
+            return True
+        return False
+
+
+def test_a_penalised_call_waits_at_most_the_maximum_in_all(monkeypatch):
+    clock = HandClock()
+    monkeypatch.setattr(quota.time, "sleep", clock.sleep)
+    monkeypatch.setattr(quota, "MAX_WAIT_SECONDS", 5.0)
+    gov = quota.Governor(tenant(), 1, OneTokenAt(clock, free_at=clock.now + 4), clock=clock)
+    gov.throttled()
+    started = clock.now
+
+    with pytest.raises(quota.TransportError) as caught:
+        gov.acquire()  # the first token after 4 s, the second never
+
+    assert caught.value.code == "quota_wait"
+    assert gov._limiter.free_at is None  # the first token was taken
+    assert clock.now - started <= quota.MAX_WAIT_SECONDS + 0.15  # one deadline, overshot by one pause at most
+    quota.reset_cache()
+
+
 def test_a_call_that_waits_too_long_fails_as_a_transient_error(backend, monkeypatch):
     monkeypatch.setattr(quota, "MAX_WAIT_SECONDS", 0.2)
     gov = quota.governor(tenant(), 1)
@@ -187,6 +238,18 @@ def test_the_http_client_takes_a_token_per_attempt_and_reports_a_429():
     with StubServer(script(Reply(429, b"{}", {"Retry-After": "0"}), Reply(503, b"{}"), Reply(200, b"{}"))) as server:
         client = HttpClient(quota=recorder, sleep=lambda s: None)
         client.request("GET", server.url + "/v1/x")
+
+    assert recorder.calls == ["acquire", "throttled", "acquire", "acquire"]
+
+
+def test_a_ci_slow_down_answered_503_slows_the_tenant_down_and_other_503s_do_not():
+    recorder = Recorder()
+    slow_down = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+    unavailable = b"<Error><Code>ServiceUnavailable</Code></Error>"
+    replies = script(Reply(503, slow_down, {"Retry-After": "0"}), Reply(503, unavailable), Reply(200, b"{}"))
+    with StubServer(replies) as server:
+        client = HttpClient(quota=recorder, sleep=lambda s: None)
+        client.request("GET", server.url + "/ai_jobs", parse_error=tencent.parse_error)
 
     assert recorder.calls == ["acquire", "throttled", "acquire", "acquire"]
 

@@ -4,8 +4,6 @@ vendor. The shared quota governor (Redis) keeps them together inside the tenant'
 fakecloud answers no 429 and the combined request rate stays within the budget.
 """
 
-import subprocess
-import sys
 import time
 import uuid
 
@@ -14,7 +12,8 @@ import redis
 
 from fakecloud import defaults as d
 from fakecloud.testing import FakeCloudServer
-from tests.fixtures_stack import REDIS_URL, ROOT, Stack, manage, wait_until
+from jobs.providers import quota
+from tests.fixtures_stack import REDIS_URL, Stack, manage, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -44,16 +43,7 @@ def add_account(env, name, url):
         "--max-rps",
         str(BUDGET),
     ]
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        input=d.HUAWEI_SK + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    manage(env, *args, stdin=d.HUAWEI_SK + "\n")
 
 
 def test_three_workers_syncing_one_tenant_stay_within_its_budget(production_stack, tmp_path):
@@ -62,7 +52,7 @@ def test_three_workers_syncing_one_tenant_stay_within_its_budget(production_stac
         manage(env, "migrate", "--noinput", "-v0")
         for account in ACCOUNTS:
             add_account(env, account, fc.url)
-        redis.Redis.from_url(REDIS_URL).delete(f"tod-quota:metastudio:cn-north-4:{d.HUAWEI_PROJECT_ID}")
+        redis.Redis.from_url(REDIS_URL).delete(quota.bucket_key(f"metastudio:cn-north-4:{d.HUAWEI_PROJECT_ID}"))
 
         stack = Stack(env, tmp_path)
         try:

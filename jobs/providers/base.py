@@ -1,5 +1,5 @@
-"""Normalised records, the Provider interface (and FetchAhead, a listing helper) and error
-types. No Django imports here.
+"""Normalised records, the Provider interface and error types. This module imports no Django
+(its package's ``__init__``, jobs.providers.get_provider, does).
 
 A provider turns one vendor's wire format into these plain records; the sync service only
 ever sees records, so no other module needs to know a vendor's field names or time formats.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -289,45 +288,3 @@ def state_filter(states: Collection[str] | None) -> str | None:
 def no_jobs() -> Iterator[Page]:
     """The listing of an empty state filter: one empty page, no call."""
     yield Page([], total=0)
-
-
-class FetchAhead:
-    """``fetch(offset, limit)`` run up to ``depth`` calls ahead in helper threads, for an
-    offset/limit listing (see jobs.providers.huawei.paging).
-
-    Calling it returns the answer for that offset: the one fetched ahead when it matches, or
-    a fresh call. A helper's exception is raised by the call that wanted its answer.
-    """
-
-    def __init__(self, fetch: Callable[[int, int], Any], depth: int, *, thread_name_prefix: str = "fetch-ahead"):
-        self._fetch = fetch
-        self._depth = depth
-        self._pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix=thread_name_prefix)
-        self._pending: dict[tuple[int, int], Future] = {}
-
-    def start(self, offset: int, limit: int, step: int, count: int) -> None:
-        """Fetch the pages at ``offset``, ``offset + step``… (below ``count``) not under way yet."""
-        for _ in range(self._depth):
-            if offset >= count or len(self._pending) >= self._depth:
-                return
-            key = (offset, limit)
-            if key not in self._pending:
-                self._pending[key] = self._pool.submit(self._fetch, offset, limit)
-            offset += step
-
-    def __call__(self, offset: int, limit: int):
-        future = self._pending.pop((offset, limit), None)
-        if future is None:
-            self._cancel()  # the listing moved differently from what was fetched ahead
-            return self._fetch(offset, limit)
-        return future.result()
-
-    def _cancel(self):
-        for future in self._pending.values():
-            future.cancel()
-        self._pending.clear()
-
-    def close(self) -> None:
-        """Waits for requests still in flight (bounded by the HTTP timeouts); their answers are dropped."""
-        self._cancel()
-        self._pool.shutdown(wait=True)

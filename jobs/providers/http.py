@@ -5,7 +5,8 @@ Providers hand in a fully built URL (query string already encoded exactly as sig
 ``sign`` callable that is run on every attempt (signatures carry a timestamp, so a retry must
 be re-signed), and a ``parse_error`` callable that reads the vendor's error body. Everything
 that leaves this module (exception messages, log lines) goes through ``Redactor`` first.
-No Django imports: the factory in ``jobs.providers`` passes the settings in.
+This module imports no Django: the factory in ``jobs.providers`` passes the settings in (that
+package's ``__init__`` does import Django, and runs first).
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ class VendorError:
     request_id: str = ""
     # Lets a provider override the status-based class, e.g. a token error the vendor sends as 400.
     error_class: type[ProviderError] | None = None
+    # The vendor's throttling code (MetaStudio APIGW.0308, CI SlowDown), whatever the status:
+    # the tenant's quota slows down, as on any 429, and the call is retried.
+    throttled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +144,7 @@ class Quota(Protocol):
 
     def acquire(self) -> None: ...  # wait for a token; TransportError when none comes in time
 
-    def throttled(self) -> None: ...  # the vendor answered 429
+    def throttled(self) -> None: ...  # the vendor throttled us (a 429, or its throttling code)
 
 
 SignFn = Callable[[dict], dict]
@@ -148,9 +152,10 @@ ErrorParser = Callable[[int, Mapping, bytes], VendorError]
 
 
 class _RetryableFailure(Exception):
-    def __init__(self, error: ProviderError, retry_after: float | None = None):
+    def __init__(self, error: ProviderError, retry_after: float | None = None, throttled: bool = False):
         self.error = error
         self.retry_after = retry_after
+        self.throttled = throttled  # the vendor's error body says so (a 429 says so by its status)
 
 
 class HttpClient:
@@ -232,7 +237,7 @@ class HttpClient:
             try:
                 response = self._attempt(method, url, send_headers, body, parse_error, operation, number)
             except _RetryableFailure as failure:
-                if failure.error.status == 429 and self.quota is not None:
+                if self.quota is not None and (failure.error.status == 429 or failure.throttled):
                     self.quota.throttled()
                 will_retry = retries_left > 0
                 self._report(operation, number, failure.error, will_retry)
@@ -319,9 +324,9 @@ class HttpClient:
                 self.on_attempt(Attempt(operation, number, status, request_id))
             return Response(status, raw.headers, content, request_id)
 
-        error = self._error(status, raw.headers, content, parse_error, request_id)
-        if is_retryable_status(status):
-            raise _RetryableFailure(error, self._retry_after(raw.headers))
+        error, throttled = self._error(status, raw.headers, content, parse_error, request_id)
+        if is_retryable_status(status) or throttled:
+            raise _RetryableFailure(error, self._retry_after(raw.headers), throttled)
         raise error
 
     def _read_body(self, raw: requests.Response, started: float) -> bytes:
@@ -355,7 +360,8 @@ class HttpClient:
             raise ResponseError(f"undecodable body: {self._short(exc)}", status=raw.status_code) from None
         return b"".join(chunks)
 
-    def _error(self, status, headers, content, parse_error, request_id) -> ProviderError:
+    def _error(self, status, headers, content, parse_error, request_id) -> tuple[ProviderError, bool]:
+        """The error to raise, and whether the vendor's body says it throttled us."""
         info = VendorError()
         if parse_error is not None:
             try:
@@ -370,15 +376,15 @@ class HttpClient:
             "status": status,
         }
         if info.error_class is not None:
-            return info.error_class(message, **kwargs)
+            return info.error_class(message, **kwargs), info.throttled
+        if info.throttled or is_retryable_status(status):
+            return TransportError(message, **kwargs), info.throttled
         if status in (401, 403):
-            return AuthError(message, **kwargs)
+            return AuthError(message, **kwargs), False
         if status == 404:
-            return NotFoundError(message, **kwargs)
-        if is_retryable_status(status):
-            return TransportError(message, **kwargs)
+            return NotFoundError(message, **kwargs), False
         # Other 4xx (400 bad parameter, 405, 409...): the same request will fail the same way.
-        return ProviderError(message, permanent=True, **kwargs)
+        return ProviderError(message, permanent=True, **kwargs), False
 
     def _request_id(self, headers) -> str:
         for name in self.request_id_headers:

@@ -19,10 +19,11 @@ without a server (memory, Redis, Memcached, MongoDB) and no blocking acquire, wh
 pyrate-limiter has a file-locked SQLite bucket for the embedded default, a Redis bucket with an
 atomic Lua check-and-insert for production, and a blocking ``try_acquire`` with a timeout.
 
-A 429 means the tenant is busier than the budget assumed (other callers): for
-THROTTLE_PENALTY_SECONDS after one, each call takes two tokens, halving the rate, then the
-rate recovers by itself. The penalty is per process: every process calling a throttled tenant
-meets the 429s itself.
+A 429 (or the vendor's throttling code, whatever its status) means the tenant is busier than
+the budget assumed (other callers): for THROTTLE_PENALTY_SECONDS after one, each call takes two
+tokens, halving the rate, then the rate recovers by itself. The penalty is per tenant and per
+process: every account of the tenant in this process slows down together (whatever its own
+budget), and every process calling a throttled tenant meets the throttling itself.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from pyrate_limiter.buckets import RedisBucket, SQLiteBucket
 
 from jobs.providers.base import TransportError
 
-# After a 429, calls to that tenant take two tokens for this long.
+# After a 429 (or a throttling code), calls to that tenant take two tokens for this long.
 THROTTLE_PENALTY_SECONDS = 60.0
 # A call waits at most this long for a token; then it fails as a transient error (the sync
 # run records it and the next run retries), rather than holding a worker for ever.
@@ -74,6 +75,17 @@ def rates_for(rps: float) -> list[Rate]:
     return [Rate(math.ceil(rate.limit / 4), max(1, rate.interval // 4)), rate]
 
 
+def bucket_key(key: str) -> str:
+    """The name of tenant ``key``'s log of calls: its Redis key (hashed, its SQLite table)."""
+    return f"tod-quota:{key}"
+
+
+# Tenant key -> when (on the clock of the governor that saw it) its slow-down ends: one per
+# tenant, so a throttled answer to one account's call slows every account of that tenant.
+_penalty_lock = threading.Lock()
+_penalty_until: dict[str, float] = {}
+
+
 class Governor:
     """One tenant's budget as seen by this process: ``acquire()`` before every call."""
 
@@ -82,27 +94,28 @@ class Governor:
         self.rps = rps
         self._limiter = limiter
         self._clock = clock
-        self._penalty_until = 0.0
 
     def __repr__(self):
         return f"<Governor {self.key} {self.rps:g}/s>"
 
     def acquire(self) -> None:
-        """Wait for a token (two while the tenant throttled us lately)."""
-        for _ in range(2 if self._clock() < self._penalty_until else 1):
-            if not self._take():
+        """Wait for a token (two while the tenant throttled us lately), MAX_WAIT_SECONDS at most
+        in all."""
+        deadline = self._clock() + MAX_WAIT_SECONDS
+        for _ in range(2 if self.penalised else 1):
+            if not self._take(deadline):
                 raise TransportError(
                     f"no request budget for {self.key} within {MAX_WAIT_SECONDS:.0f}s "
                     f"({self.rps:g} requests/s shared by every sync of this tenant)",
                     code="quota_wait",
                 )
 
-    def _take(self) -> bool:
-        """Poll for a token without blocking in pyrate-limiter: its blocking wait stamps the
-        call with the time it planned to wake, not the time it did, so under contention the
-        log runs early and lets too many calls through (11 in 0.9 s at a budget of 10 across
-        four threads, tests/test_quota.py). A fresh attempt is stamped when it is made."""
-        deadline = time.monotonic() + MAX_WAIT_SECONDS
+    def _take(self, deadline: float) -> bool:
+        """Poll for a token until ``deadline`` (on self._clock) without blocking in pyrate-limiter:
+        its blocking wait stamps the call with the time it planned to wake, not the time it did,
+        so under contention the log runs early and lets too many calls through (11 in 0.9 s at a
+        budget of 10 across four threads, tests/test_quota.py). A fresh attempt is stamped when
+        it is made."""
         pause = min(0.1, max(0.005, 0.25 / self.rps))
         while True:
             try:
@@ -112,17 +125,21 @@ class Governor:
                     return True
             except TimeoutError:  # no token, or another process held the file lock
                 pass
-            if time.monotonic() >= deadline:
+            if self._clock() >= deadline:
                 return False
             time.sleep(pause * (0.5 + random.random()))  # spread the waiters out
 
     def throttled(self) -> None:
-        """The vendor answered 429: slow down to half the budget for a while."""
-        self._penalty_until = self._clock() + THROTTLE_PENALTY_SECONDS
+        """The vendor throttled us (429 or its throttling code): the tenant slows down to half
+        its budget for a while, through every governor of it in this process."""
+        with _penalty_lock:
+            _penalty_until[self.key] = self._clock() + THROTTLE_PENALTY_SECONDS
 
     @property
     def penalised(self) -> bool:
-        return self._clock() < self._penalty_until
+        with _penalty_lock:
+            until = _penalty_until.get(self.key, 0.0)
+        return self._clock() < until
 
 
 def backend_url() -> str:
@@ -142,8 +159,9 @@ _governors: dict[tuple[str, str, float], Governor] = {}
 
 
 def governor(key: str, rps: float) -> Governor:
-    """This process's governor of tenant ``key`` at ``rps`` (one per key and budget, so the
-    penalty after a 429 is seen by every provider of the tenant in this process)."""
+    """This process's governor of tenant ``key`` at ``rps`` (one per key and budget; the penalty
+    after a throttled answer is kept per key, so every provider of the tenant in this process
+    sees it, whatever its budget)."""
     url = backend_url()
     cache_key = (url, key, rps)
     with _lock:
@@ -157,7 +175,7 @@ def _limiter(url: str, key: str, rps: float) -> Limiter:
     # One log of calls per tenant. Accounts of one tenant with different budgets each keep
     # to their own budget over the calls of all of them: the tenant never sees more than the
     # largest budget among them.
-    name = f"tod-quota:{key}"
+    name = bucket_key(key)
     rates = rates_for(rps)
     if url.startswith(("redis://", "rediss://")):
         bucket = RedisBucket.init(rates, redis.Redis.from_url(url), name)
@@ -172,6 +190,8 @@ def _limiter(url: str, key: str, rps: float) -> Limiter:
 
 
 def reset_cache() -> None:
-    """Forget this process's governors (tests that switch backends)."""
+    """Forget this process's governors and penalties (tests that switch backends)."""
     with _lock:
         _governors.clear()
+    with _penalty_lock:
+        _penalty_until.clear()

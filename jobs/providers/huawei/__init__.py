@@ -1,7 +1,8 @@
 """Huawei Cloud MetaStudio: the avatar / voice training jobs and voice assessments (short jobs).
 
 Wire facts: docs/vendors/huawei-metastudio.md (section numbers in these modules refer to it).
-No Django imports: jobs.providers.get_provider builds a HuaweiProvider from a CloudAccount.
+No module of this package imports Django: jobs.providers.get_provider builds a HuaweiProvider
+from a CloudAccount. (Importing any of them still runs jobs/providers/__init__.py, which does.)
 
 One module per concern, each importing only the ones listed before it:
   signer     SDK-HMAC-SHA256 request signing (§7)

@@ -45,14 +45,14 @@ from jobs.providers.huawei.iam import (
 )
 from jobs.providers.huawei.paging import offset_pages
 from jobs.providers.huawei.parsers import (
-    _checked,
-    _OpLogItem,
-    _short,
+    OpLogItem,
     audit_events,
     avatar_events,
     avatar_record,
+    checked,
     listed_avatar,
     listed_voice,
+    short,
     short_job_record,
     voice_record,
 )
@@ -190,7 +190,7 @@ class HuaweiProvider(Provider):
             data = orjson.loads(response.content)  # invalid UTF-8 is a JSONDecodeError too
         except ValueError as exc:
             raise ResponseError(
-                f"{operation}: malformed JSON ({_short(exc)})",
+                f"{operation}: malformed JSON ({short(exc)})",
                 request_id=response.request_id,
                 status=response.status,
             ) from None
@@ -315,7 +315,7 @@ class HuaweiProvider(Provider):
 
     def check_connection(self) -> str:
         data, _ = self.list_avatar_jobs(0, 1)
-        count = _checked(lambda: fields.integer(data, "count", minimum=0), "List2dModelTrainingJob")
+        count = checked(lambda: fields.integer(data, "count", minimum=0), "List2dModelTrainingJob")
         return f"MetaStudio {self.region}, project {self.project_id}: {count} avatar training job(s)"
 
     def iter_pages(
@@ -352,7 +352,10 @@ class HuaweiProvider(Provider):
         )
 
     def _page_in_hand(self, request_id: str) -> None:
-        self.last_request_id = request_id
+        # Under the lock the fetch-ahead threads' _on_attempt writes it with; a page fetched ahead
+        # that lands later still replaces it, until that page is handed out in turn.
+        with self._attempts_lock:
+            self.last_request_id = request_id
 
     # get_jobs: Provider's, one Show call per id (MetaStudio has no multi-id read, §2.4, §3.5).
 
@@ -395,7 +398,7 @@ class HuaweiProvider(Provider):
         for page in offset_pages(
             lambda offset, limit: self.list_operation_logs(job_id, offset, limit),
             "operations",
-            _OpLogItem,
+            OpLogItem,
             "ListJobOperationLog",
             page_size=self.page_size,
         ):

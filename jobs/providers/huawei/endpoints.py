@@ -11,12 +11,16 @@ from jobs.providers.http import validate_endpoint
 REGION_RE = re.compile(r"^[a-z]+-[a-z]+(-\d+)?$")
 
 
+def _check_region(region: str) -> None:
+    if not REGION_RE.match(region or ""):
+        raise ConfigError(f"invalid Huawei region {region!r} (expected e.g. cn-north-4)")
+
+
 def endpoint_for(region: str, endpoint: str = "") -> tuple[str, str]:
     """(base URL without trailing slash, Host header) for a region or an override URL."""
     if endpoint:
         return validate_endpoint(endpoint)
-    if not REGION_RE.match(region or ""):
-        raise ConfigError(f"invalid Huawei region {region!r} (expected e.g. cn-north-4)")
+    _check_region(region)
     host = f"metastudio.{region}.myhuaweicloud.com"
     return f"https://{host}", host
 
@@ -28,6 +32,5 @@ def iam_endpoint_for(region: str, endpoint: str = "") -> str:
             return validate_endpoint(endpoint)[0]
         except ConfigError as exc:
             raise ConfigError(f"IAM {exc}") from None
-    if not REGION_RE.match(region or ""):
-        raise ConfigError(f"invalid Huawei region {region!r} (expected e.g. cn-north-4)")
+    _check_region(region)
     return f"https://iam.{region}.myhuaweicloud.com"

@@ -61,4 +61,4 @@ def parse_error(status: int, headers: Mapping, body: bytes) -> VendorError:
         error_class = TransportError
     elif code in NOT_FOUND_CODES:
         error_class = NotFoundError
-    return VendorError(code, message, request_id, error_class)
+    return VendorError(code, message, request_id, error_class, throttled=code in THROTTLE_CODES)

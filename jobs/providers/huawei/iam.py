@@ -10,7 +10,7 @@ from datetime import datetime
 import orjson
 
 from jobs.providers.base import ResponseError
-from jobs.providers.huawei.parsers import _short
+from jobs.providers.huawei.parsers import short
 from jobs.providers.times import TimeFormatError, parse_rfc3339
 
 TOKEN_PATH = "/v3/auth/tokens"
@@ -69,7 +69,7 @@ def parse_token_response(headers: Mapping, content: bytes, request_id: str = "")
         expires_at = parse_rfc3339(data["token"]["expires_at"])
     except (ValueError, KeyError, TypeError, TimeFormatError) as exc:
         raise ResponseError(
-            f"IAM token response: no readable token.expires_at ({_short(exc)})", request_id=request_id
+            f"IAM token response: no readable token.expires_at ({short(exc)})", request_id=request_id
         ) from None
     if expires_at is None:
         raise ResponseError("IAM token response: empty token.expires_at", request_id=request_id)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from jobs.providers import fields
-from jobs.providers.base import FetchAhead, Listed, Page, ResponseError
-from jobs.providers.huawei.parsers import _checked
+from jobs.providers.base import Listed, Page, ResponseError
+from jobs.providers.huawei.parsers import checked
 
 Fetch = Callable[[int, int], tuple[dict, str]]  # (offset, limit) -> (JSON object, request id)
 
@@ -49,7 +51,7 @@ def _pages(fetch, items_key, parse_item, operation, page_size, helper, on_page) 
         data, request_id = fetch(offset, page_size)
         if helper is not None and on_page is not None:
             on_page(request_id)  # the page in hand, not the one fetched ahead
-        count, items = _checked(  # the lambda runs at once, inside _checked
+        count, items = checked(  # the lambda runs at once, inside checked
             lambda: (fields.integer(data, "count", minimum=0), fields.object_list(data, items_key)),  # noqa: B023
             operation,
         )
@@ -89,3 +91,45 @@ def _pages(fetch, items_key, parse_item, operation, page_size, helper, on_page) 
         if done:
             return
         previous_ids = ids
+
+
+class FetchAhead:
+    """``fetch(offset, limit)`` run up to ``depth`` calls ahead in helper threads, for an
+    offset/limit listing (offset_pages).
+
+    Calling it returns the answer for that offset: the one fetched ahead when it matches, or
+    a fresh call. A helper's exception is raised by the call that wanted its answer.
+    """
+
+    def __init__(self, fetch: Callable[[int, int], Any], depth: int, *, thread_name_prefix: str = "fetch-ahead"):
+        self._fetch = fetch
+        self._depth = depth
+        self._pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix=thread_name_prefix)
+        self._pending: dict[tuple[int, int], Future] = {}
+
+    def start(self, offset: int, limit: int, step: int, count: int) -> None:
+        """Fetch the pages at ``offset``, ``offset + step``… (below ``count``) not under way yet."""
+        for _ in range(self._depth):
+            if offset >= count or len(self._pending) >= self._depth:
+                return
+            key = (offset, limit)
+            if key not in self._pending:
+                self._pending[key] = self._pool.submit(self._fetch, offset, limit)
+            offset += step
+
+    def __call__(self, offset: int, limit: int):
+        future = self._pending.pop((offset, limit), None)
+        if future is None:
+            self._cancel()  # the listing moved differently from what was fetched ahead
+            return self._fetch(offset, limit)
+        return future.result()
+
+    def _cancel(self):
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+
+    def close(self) -> None:
+        """Waits for requests still in flight (bounded by the HTTP timeouts); their answers are dropped."""
+        self._cancel()
+        self._pool.shutdown(wait=True)

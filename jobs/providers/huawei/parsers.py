@@ -65,17 +65,17 @@ def strip_payload(data: dict) -> dict:
 _strip_owned = fields.KeyStripper(_drop_key)
 
 
-def _short(exc) -> str:
+def short(exc) -> str:
     text = str(exc)
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _checked(build, context: str):
+def checked(build, context: str):
     """Run a parsing step; turn a bad field or time into a ResponseError that says where."""
     try:
         return build()
     except (fields.FieldError, TimeFormatError) as exc:
-        raise ResponseError(f"{context}: {_short(exc)}") from None
+        raise ResponseError(f"{context}: {short(exc)}") from None
 
 
 def _time(item: Mapping, key: str, parse):
@@ -97,7 +97,7 @@ def avatar_record(item, *, stripped: bool = False) -> JobRecord:
     """
     if not isinstance(item, dict):
         raise ResponseError(f"avatar job: expected an object, got {type(item).__name__}")
-    # Inline rather than through _checked: this runs for every listed job, and the error
+    # Inline rather than through checked: this runs for every listed job, and the error
     # context (the job id) is only worth building when a field is bad.
     try:
         return JobRecord(
@@ -115,7 +115,7 @@ def avatar_record(item, *, stripped: bool = False) -> JobRecord:
             payload=item if stripped else strip_payload(item),
         )
     except (fields.FieldError, TimeFormatError) as exc:
-        raise ResponseError(f"{_job_context(item, 'avatar job')}: {_short(exc)}") from None
+        raise ResponseError(f"{_job_context(item, 'avatar job')}: {short(exc)}") from None
 
 
 def voice_record(item, *, stripped: bool = False) -> JobRecord:
@@ -144,7 +144,7 @@ def voice_record(item, *, stripped: bool = False) -> JobRecord:
             assessment=assessment(fields.mapping(item, "assess_result")),
         )
     except (fields.FieldError, TimeFormatError) as exc:
-        raise ResponseError(f"{_job_context(item, 'voice job')}: {_short(exc)}") from None
+        raise ResponseError(f"{_job_context(item, 'voice job')}: {short(exc)}") from None
 
 
 def _listed(kind: str, label: str, build, item) -> Listed:
@@ -154,7 +154,7 @@ def _listed(kind: str, label: str, build, item) -> Listed:
     try:
         remote_id = fields.identifier(item, "job_id")
     except fields.FieldError as exc:
-        raise ResponseError(f"{label}: {_short(exc)}") from None
+        raise ResponseError(f"{label}: {short(exc)}") from None
     return Listed(kind, remote_id, _strip_owned(item), build)
 
 
@@ -182,7 +182,7 @@ def short_job_record(item) -> JobRecord:
             assessment=assessment(fields.mapping(item, "assess_result")),
         )
 
-    return _checked(build, _job_context(item, "short job"))
+    return checked(build, _job_context(item, "short job"))
 
 
 def assessment(result: dict) -> AssessmentRecord | None:
@@ -253,10 +253,10 @@ def avatar_events(detail: dict, job_id: str = "") -> list[EventRecord]:
             )
         return events
 
-    return _checked(build, f"avatar job {job_id} logs" if job_id else "avatar job logs")
+    return checked(build, f"avatar job {job_id} logs" if job_id else "avatar job logs")
 
 
-class _OpLogItem:
+class OpLogItem:
     """One ListJobOperationLog entry, validated; paged like a job (``remote_id`` for the loop guard)."""
 
     __slots__ = ("remote_id", "event")
@@ -264,7 +264,7 @@ class _OpLogItem:
     def __init__(self, item):
         if not isinstance(item, dict):
             raise ResponseError(f"op-log entry: expected an object, got {type(item).__name__}")
-        self.event = _checked(lambda: oplog_event(item), "ListJobOperationLog")
+        self.event = checked(lambda: oplog_event(item), "ListJobOperationLog")
         # Entries have no id; the entry's JSON identifies a repeated page.
         self.remote_id = json.dumps(item, sort_keys=True, default=str)
 
@@ -341,4 +341,4 @@ def audit_events(data: dict, job_id: str = "") -> list[EventRecord]:
             )
         return events
 
-    return _checked(build, f"voice job {job_id} audit result" if job_id else "audit result")
+    return checked(build, f"voice job {job_id} audit result" if job_id else "audit result")

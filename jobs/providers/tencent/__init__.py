@@ -1,8 +1,9 @@
 """Tencent Cloud Infinite (CI): the COS q-sign signer and the translation-job operations.
 
 Wire facts: docs/vendors/tencent-ci.md (section numbers in these modules refer to it).
-XML is parsed only through defusedxml. No Django imports: jobs.providers.get_provider builds a
-TencentProvider from a CloudAccount.
+XML is parsed only through defusedxml. No module of this package imports Django:
+jobs.providers.get_provider builds a TencentProvider from a CloudAccount. (Importing any of them
+still runs jobs/providers/__init__.py, which does.)
 
 One module per concern, each importing only the ones listed before it:
   signer   COS q-sign request signing (§6)

@@ -23,7 +23,7 @@ from jobs.providers.http import HttpClient, validate_endpoint
 from jobs.providers.tencent.errors import parse_error
 from jobs.providers.tencent.parsers import listed_translation, translation_record
 from jobs.providers.tencent.signer import TOKEN_HEADER, encode, sign
-from jobs.providers.tencent.wire import _local, element_to_dict_checked, parse_xml
+from jobs.providers.tencent.wire import element_to_dict_checked, local, parse_xml
 
 REGION_RE = re.compile(r"^[a-z]+-[a-z]+(-\d+)?$")
 BUCKET_RE = re.compile(r"^[a-z0-9-]+-\d+$")
@@ -143,9 +143,9 @@ class TencentProvider(Provider):
             operation=operation,
         )
         root = parse_xml(response.content, operation, response.request_id)
-        if _local(root.tag) != "Response":
+        if local(root.tag) != "Response":
             raise ResponseError(
-                f"{operation}: expected a <Response> document, got <{_local(root.tag)}>", request_id=response.request_id
+                f"{operation}: expected a <Response> document, got <{local(root.tag)}>", request_id=response.request_id
             )
         return root, response.request_id
 
@@ -177,7 +177,7 @@ class TencentProvider(Provider):
 
     def check_connection(self) -> str:
         root, _ = self.list_jobs(size=1)
-        jobs = [c for c in root if _local(c.tag) == "JobsDetail"]
+        jobs = [c for c in root if local(c.tag) == "JobsDetail"]
         return (
             f"CI {self.bucket} ({self.region}), {self.list_path}: listing works"
             f" ({'at least one' if jobs else 'no'} translation job)"
@@ -206,10 +206,10 @@ class TencentProvider(Provider):
         empty_in_a_row = 0
         for _ in range(MAX_PAGES):
             root, request_id = self.list_jobs(token, self.page_size, states=states, order=order)
-            records = [listed_translation(element_to_dict_checked(e)) for e in root if _local(e.tag) == "JobsDetail"]
+            records = [listed_translation(element_to_dict_checked(e)) for e in root if local(e.tag) == "JobsDetail"]
             next_token = ""
             for child in root:
-                if _local(child.tag) == "NextToken":
+                if local(child.tag) == "NextToken":
                     next_token = (child.text or "").strip()
             if next_token and (next_token == token or next_token in seen_tokens):
                 raise ResponseError(
@@ -238,13 +238,23 @@ class TencentProvider(Provider):
         return _answered(root, [remote_id], "DescribeAIJob", request_id)[remote_id]
 
     def get_jobs(self, kind: str, remote_ids: Iterable[str]) -> dict[str, JobRecord | None]:
-        """Up to GET_BATCH ids per call; an unknown id is named in NonExistJobIds (§4)."""
+        """Up to GET_BATCH ids per call; an unknown id is named in NonExistJobIds (§4). A batch
+        answered "not found" as a whole (an error, not NonExistJobIds) says nothing about which of
+        its ids is gone: one id is then gone, as get_job has it, and a larger batch is read again
+        one id at a time."""
         _translation(kind)
         ids = [_job_id(remote_id) for remote_id in dict.fromkeys(remote_ids)]
         found: dict[str, JobRecord | None] = {}
         for start in range(0, len(ids), GET_BATCH):
             batch = ids[start : start + GET_BATCH]
-            root, request_id = self.describe_jobs(batch)
+            try:
+                root, request_id = self.describe_jobs(batch)
+            except NotFoundError:
+                if len(batch) == 1:
+                    found[batch[0]] = None
+                else:
+                    found.update((job_id, self.get_job(kind, job_id)) for job_id in batch)
+                continue
             found.update(_answered(root, batch, "DescribeMediaJob", request_id))
         return found
 
@@ -275,7 +285,7 @@ def _answered(root, asked: list[str], operation: str, request_id: str) -> dict[s
     records: dict[str, JobRecord] = {}
     missing: set[str] = set()
     for child in root:
-        name = _local(child.tag)
+        name = local(child.tag)
         if name == "JobsDetail":
             record = translation_record(element_to_dict_checked(child))
             records[record.remote_id] = record  # the same id twice: the last wins (§2.4)

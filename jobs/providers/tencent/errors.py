@@ -11,7 +11,7 @@ from defusedxml import DefusedXmlException
 
 from jobs.providers.base import AuthError, TransportError
 from jobs.providers.http import VendorError
-from jobs.providers.tencent.wire import _local
+from jobs.providers.tencent.wire import local
 
 AUTH_CODES = {"MissingAuthorization", "InvalidAuthorization", "AccessDenied", "SecretidNotExist", "SignatureExpired"}
 THROTTLE_CODES = {"SlowDown"}
@@ -28,9 +28,9 @@ def parse_error(status: int, headers: Mapping, body: bytes) -> VendorError:
             root = SafeET.fromstring(body)
         except (DefusedXmlException, SafeET.ParseError):
             root = None
-        if root is not None and _local(root.tag) == "Error":
+        if root is not None and local(root.tag) == "Error":
             for child in root:
-                name, text = _local(child.tag), (child.text or "").strip()
+                name, text = local(child.tag), (child.text or "").strip()
                 if name == "Code":
                     code = text
                 elif name == "Message":
@@ -46,4 +46,4 @@ def parse_error(status: int, headers: Mapping, body: bytes) -> VendorError:
             code, message = str(data.get("code") or ""), str(data.get("message") or "")
             request_id = str(data.get("request_id") or request_id)
     error_class = AuthError if code in AUTH_CODES else TransportError if code in THROTTLE_CODES else None
-    return VendorError(code, message, request_id, error_class)
+    return VendorError(code, message, request_id, error_class, throttled=code in THROTTLE_CODES)

@@ -12,7 +12,7 @@ from jobs.providers.base import ResponseError
 _MAX_DEPTH = 32
 
 
-def _local(tag: str) -> str:
+def local(tag: str) -> str:
     # Drop a namespace, as the SDK does. CI sends none: skip the split then (every element).
     return tag.rsplit("}", 1)[-1] if "}" in tag else tag
 
@@ -37,7 +37,7 @@ def element_to_dict(element, depth: int = 0):
         return (element.text or "").strip()
     out: dict = {}
     for child in element:
-        name = _local(child.tag)
+        name = local(child.tag)
         # A leaf inline (most elements are; the depth bound still applies): saves a call per
         # field of every listed job.
         if len(child) or depth >= _MAX_DEPTH:
