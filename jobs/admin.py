@@ -6,8 +6,12 @@ that counts at most CAPPED_COUNT rows, and no "show all" full count.
 
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -16,6 +20,7 @@ from jobs.forms_admin import CloudAccountForm
 from jobs.models import Assessment, AssessmentMetric, CloudAccount, Job, JobEvent, SyncRun
 from jobs.providers import get_provider
 from jobs.providers.base import ProviderError
+from jobs.sync.lease import force_release
 
 CAPPED_COUNT = 1000
 # Test connection makes one signed call per account; a handful at a time is plenty.
@@ -56,14 +61,14 @@ class CloudAccountAdmin(admin.ModelAdmin):
     list_display = ["name", "provider", "region", "enabled", "secret_state", "last_success_at", "short_error"]
     list_filter = ["provider", "enabled"]
     search_fields = ["name"]
-    actions = ["test_connection", "sync_now"]
+    actions = ["test_connection", "sync_now", "release_lease"]
     readonly_fields = [
+        "lease_state",
         "has_active_jobs",
         "last_sync_at",
         "last_success_at",
         "last_error",
         "last_error_at",
-        "lease_until",
         "job_count",
     ]
     fieldsets = [
@@ -107,6 +112,14 @@ class CloudAccountAdmin(admin.ModelAdmin):
     @admin.display(description=_("last error"))
     def short_error(self, obj):
         return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+
+    @admin.display(description=_("sync lease"))
+    def lease_state(self, obj):
+        if obj.lease_owner and obj.lease_until and obj.lease_until >= timezone.now():
+            return _("held by a sync until %(until)s") % {
+                "until": date_format(localtime(obj.lease_until), "DATETIME_FORMAT")
+            }
+        return _("free")
 
     @admin.display(description=_("cached jobs"))
     def job_count(self, obj):
@@ -156,6 +169,46 @@ class CloudAccountAdmin(admin.ModelAdmin):
             ngettext("%d sync run queued.", "%d sync runs queued.", queued) % queued,
             messages.SUCCESS,
         )
+
+    @admin.action(description=_("Release the sync lease (after a crashed sync)"), permissions=["change"])
+    def release_lease(self, request, queryset):
+        """Asks first (a page listing each lease and its running runs), then frees them: a sync
+        still alive under one is fenced off and stops at its next write (jobs/sync/lease.py)."""
+        accounts = list(queryset)
+        if request.POST.get("confirmed") != "yes":
+            now = timezone.now()
+            rows = [
+                {
+                    "account": account,
+                    "held": bool(account.lease_owner and account.lease_until and account.lease_until >= now),
+                    "running": account.sync_runs.filter(outcome=SyncRun.Outcome.RUNNING).count(),
+                }
+                for account in accounts
+            ]
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Release the sync lease?"),
+                "rows": rows,
+                "queryset": accounts,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "media": self.media,
+            }
+            return TemplateResponse(request, "admin/jobs/cloudaccount/release_lease.html", context)
+        closed = 0
+        for account in accounts:
+            closed += force_release(account.pk)[1]
+        self.message_user(
+            request,
+            ngettext(
+                "Released the sync lease of %(n)d account; %(closed)d running run(s) closed.",
+                "Released the sync leases of %(n)d accounts; %(closed)d running run(s) closed.",
+                len(accounts),
+            )
+            % {"n": len(accounts), "closed": closed},
+            messages.SUCCESS,
+        )
+        return None
 
 
 class AssessmentMetricInline(admin.TabularInline):
@@ -214,6 +267,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "outcome",
         "pages",
         "api_calls",
+        "throttled",
         "seen",
         "created",
         "updated",

@@ -117,9 +117,12 @@ class CloudAccount(models.Model):
         ),
     )
 
-    # The lease: one sync per account at a time (claimed by a conditional UPDATE).
+    # The lease: one sync per account at a time (claimed by a conditional UPDATE, kept alive by
+    # a heartbeat; jobs.sync.lease). The token grows by one at every claim or release: a write
+    # carrying an older token is refused (fencing), so a sync that lost its lease writes nothing.
     lease_owner = models.CharField(max_length=64, blank=True, editable=False)
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    lease_token = models.PositiveBigIntegerField(default=0, editable=False)
 
     has_active_jobs = models.BooleanField(default=False, editable=False)
     last_sync_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -406,6 +409,8 @@ class SyncRun(models.Model):
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
     pages = models.PositiveIntegerField(default=0)
     api_calls = models.PositiveIntegerField(default=0)
+    throttled = models.PositiveIntegerField(default=0)  # answers that throttled us (429 or the vendor's code)
+    failed_calls = models.PositiveIntegerField(default=0)  # attempts that failed (throttled included)
     remote_total = models.PositiveIntegerField(null=True, blank=True)  # vendor `count`, when given
     seen = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
@@ -443,3 +448,18 @@ class UserPreference(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
     time_zone = models.CharField(max_length=64, default="UTC")
     language = models.CharField(max_length=16, blank=True)
+
+
+class Heartbeat(models.Model):
+    """The last time a background part did its round (``dispatcher``: Celery beat's dispatch of
+    due syncs); /healthz reports its age."""
+
+    name = models.CharField(max_length=32, unique=True)
+    at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name} @ {self.at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def touch(cls, name: str) -> None:
+        cls.objects.update_or_create(name=name, defaults={"at": timezone.now()})

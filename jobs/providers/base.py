@@ -198,6 +198,8 @@ class Provider:
 
     def __init__(self):
         self.api_calls = 0  # every HTTP attempt, retries included
+        self.failed_calls = 0  # attempts that failed (an error status, a timeout, a bad body)
+        self.throttled_calls = 0  # attempts the vendor throttled (429 or its throttling code)
         self.last_request_id = ""
         self._attempts_lock = threading.Lock()
 
@@ -205,6 +207,10 @@ class Provider:
         """The HttpClient's callback for every attempt (listing helpers call it from their threads)."""
         with self._attempts_lock:
             self.api_calls += 1
+            if attempt.failed:
+                self.failed_calls += 1
+            if attempt.throttled:
+                self.throttled_calls += 1
             if attempt.request_id:
                 self.last_request_id = attempt.request_id
 

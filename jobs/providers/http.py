@@ -128,6 +128,11 @@ class Attempt:
     request_id: str = ""
     error: str = ""  # redacted reason when the attempt failed
     will_retry: bool = False
+    throttled: bool = False  # a 429 or the vendor's throttling code
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error)
 
 
 @dataclass(slots=True)
@@ -240,7 +245,9 @@ class HttpClient:
                 if self.quota is not None and (failure.error.status == 429 or failure.throttled):
                     self.quota.throttled()
                 will_retry = retries_left > 0
-                self._report(operation, number, failure.error, will_retry)
+                self._report(
+                    operation, number, failure.error, will_retry, failure.error.status == 429 or failure.throttled
+                )
                 if not will_retry:
                     raise failure.error from None
                 delay = self._delay(number, failure.retry_after)
@@ -262,9 +269,19 @@ class HttpClient:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _report(self, operation, number, error: ProviderError, will_retry: bool):
+    def _report(self, operation, number, error: ProviderError, will_retry: bool, throttled: bool = False):
         if self.on_attempt:
-            self.on_attempt(Attempt(operation, number, error.status, error.request_id, self.redact(error), will_retry))
+            self.on_attempt(
+                Attempt(
+                    operation,
+                    number,
+                    error.status,
+                    error.request_id,
+                    self.redact(error) or type(error).__name__,
+                    will_retry,
+                    throttled or error.status == 429,
+                )
+            )
 
     def _delay(self, number: int, retry_after: float | None) -> float:
         if retry_after is not None:

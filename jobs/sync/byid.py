@@ -50,14 +50,20 @@ def read_by_id(ks: KindSync, remote_ids: list[str], missing_gone: bool = False) 
         if missing and missing_gone:
             ks.counters.marked_gone += ks.mark_gone_by_remote_id(missing)
         elif missing:
-            Job.objects.filter(account_id=ks.account.pk, kind=kind, remote_id__in=missing).update(
-                synced_at=timezone.now()
-            )
+            with ks.guarded():
+                Job.objects.filter(account_id=ks.account.pk, kind=kind, remote_id__in=missing).update(
+                    synced_at=timezone.now()
+                )
         found.clear()
         missing.clear()
         ks.progress()
 
-    with closing(read_concurrently(lambda ids: provider.get_jobs(kind, ids), chunks(remote_ids, per_call))) as reads:
+    def read(ids: list[str]) -> dict:
+        if ks.lease is not None:
+            ks.lease.check()  # no more calls once the heartbeat saw the lease go
+        return provider.get_jobs(kind, ids)
+
+    with closing(read_concurrently(read, chunks(remote_ids, per_call))) as reads:
         for _ids, answers, exc in reads:
             if exc is not None:
                 first_error = first_error or exc

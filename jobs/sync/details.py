@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from contextlib import closing
 
-from django.db import transaction
 from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
@@ -51,6 +50,8 @@ def fetch_details(ks: KindSync, budget: int, jobs: list[Job] | None = None, with
         jobs = detail_queue(ks, budget)
 
     def read(job: Job) -> Detail:
+        if ks.lease is not None:
+            ks.lease.check()  # no more calls once the heartbeat saw the lease go
         return ks.provider.fetch_detail(record_from_job(job))
 
     first_error = stopped = None
@@ -70,7 +71,8 @@ def fetch_details(ks: KindSync, budget: int, jobs: list[Job] | None = None, with
             ks.store_records([d.record for _, d in fetched], [ks.as_listed(d.record) for _, d in fetched])
         store_details(ks, fetched)
         if missing:  # looked at now: to the back of every queue
-            Job.objects.filter(pk__in=missing).update(needs_detail=False, synced_at=timezone.now())
+            with ks.guarded():
+                Job.objects.filter(pk__in=missing).update(needs_detail=False, synced_at=timezone.now())
         ks.progress()
         if stopped:
             break
@@ -84,7 +86,7 @@ def store_details(ks: KindSync, fetched: list[tuple[Job, Detail]]) -> None:
     if not fetched:
         return
     now = timezone.now()
-    with transaction.atomic():
+    with ks.guarded():
         assessments = []
         for job, detail in fetched:
             rec = detail.record

@@ -42,8 +42,8 @@ def error_fields(exc: BaseException, account: CloudAccount) -> dict:
             "error_message": redact(message, account),
             "request_id": cut(exc.request_id, 128),
         }
-    name = type(exc).__name__
-    return {"error_code": cut(name, 64), "error_message": redact(str(exc) or name, account), "request_id": ""}
+    name = getattr(exc, "code", "") or type(exc).__name__
+    return {"error_code": cut(str(name), 64), "error_message": redact(str(exc) or name, account), "request_id": ""}
 
 
 def run_reason(run: SyncRun) -> str:

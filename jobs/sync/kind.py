@@ -7,9 +7,9 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -17,7 +17,7 @@ from django.utils.functional import cached_property
 from jobs.models import CloudAccount, Job, JobEvent, Kind, SyncRun
 from jobs.providers.base import JobRecord, Listed, Page, Provider, ProviderError
 from jobs.sync.fingerprints import JsonText, event_key, fingerprints
-from jobs.sync.lease import renew_lease
+from jobs.sync.lease import Lease, LeaseLost
 from jobs.sync.prefetch import PREFETCH_PAGES, Prefetched
 from jobs.sync.rows import CURRENT_FIELDS, keep_sticky, row_from_record
 from jobs.sync.sql import JobUpsert, ListingReads, bulk_write_mode, chunks, relaxed_commit
@@ -92,7 +92,7 @@ class Counters:
 class KindSync:
     """Listing phase (pages → upserts → gone marking) for one kind; jobs.sync.details reads the details after it."""
 
-    def __init__(self, account: CloudAccount, kind: str, provider: Provider, run: SyncRun, lease_owner: str = ""):
+    def __init__(self, account: CloudAccount, kind: str, provider: Provider, run: SyncRun, lease: Lease | None = None):
         self.account = account
         self.kind = kind
         self.provider = provider
@@ -101,10 +101,11 @@ class KindSync:
         self.seen_ids: set[str] = set()
         self.new_ids: set[str] = set()  # the jobs this run cached for the first time
         self.has_detail = kind in DETAIL_KINDS
-        self.calls_at_start = provider.api_calls
+        self.calls_at_start = self.call_counts()
         self._progress_at = 0.0
-        self.lease_owner = lease_owner  # renewed while the sync runs (empty: no lease)
-        self._lease_renewed = time.monotonic()
+        # The account lease this sync holds (jobs.sync.lease; None: the caller fences nothing,
+        # as in tests of the listing alone). Every write checks it (``guarded``).
+        self.lease = lease
         # remote_id -> fingerprint of the cached jobs (not gone), read before a listing.
         self.known: dict[str, str] | None = None
         # Every payload key a listed job had, in the vendor's order (see as_listed): what the
@@ -119,20 +120,41 @@ class KindSync:
         )
         self._key_shapes: set[tuple[str, ...]] = set()
 
-    # -- progress
+    # -- calls, progress and the lease
+    def call_counts(self) -> tuple[int, int, int]:
+        """The provider's (attempts, failed attempts, throttled attempts) so far."""
+        p = self.provider
+        return p.api_calls, getattr(p, "failed_calls", 0), getattr(p, "throttled_calls", 0)
+
+    def apply_calls(self, run: SyncRun) -> None:
+        """This run's share of the provider's call counters."""
+        now, start = self.call_counts(), self.calls_at_start
+        run.api_calls, run.failed_calls, run.throttled = (now[i] - start[i] for i in range(3))
+
     def progress(self, force: bool = False) -> None:
+        if self.lease is not None:
+            self.lease.check()  # a sync that lost its lease stops here, before more calls or writes
         now = time.monotonic()
         if not force and now - self._progress_at < PROGRESS_EVERY:
             return
         self._progress_at = now
         self.counters.apply(self.run)
-        self.run.api_calls = self.provider.api_calls - self.calls_at_start
+        self.apply_calls(self.run)
         SyncRun.objects.filter(pk=self.run.pk).update(
-            api_calls=self.run.api_calls, **{name: getattr(self.counters, name) for name in self.counters.fields}
+            api_calls=self.run.api_calls,
+            failed_calls=self.run.failed_calls,
+            throttled=self.run.throttled,
+            **{name: getattr(self.counters, name) for name in self.counters.fields},
         )
-        if self.lease_owner and now - self._lease_renewed > settings.SYNC_LEASE_SECONDS / 3:
-            renew_lease(self.account.pk, self.lease_owner)
-            self._lease_renewed = now
+
+    @contextmanager
+    def guarded(self):
+        """A transaction whose writes count only while this sync holds its account's lease
+        (Lease.fence: LeaseLost otherwise, and nothing of it is written)."""
+        with transaction.atomic():
+            if self.lease is not None:
+                self.lease.fence()
+            yield
 
     # -- the listing
     def list_all(self) -> None:
@@ -183,8 +205,8 @@ class KindSync:
                         break
         except Exception as exc:
             # Pages read before a vendor error (or a time limit) are still stored; after a
-            # database error the next sync writes them.
-            if pending and not isinstance(exc, DatabaseError):
+            # database error the next sync writes them, and after a lost lease nothing is.
+            if pending and not isinstance(exc, (DatabaseError, LeaseLost)):
                 self._write(pending)
             self.known = None
             raise
@@ -325,7 +347,7 @@ class KindSync:
         """One short transaction (no HTTP inside): upsert the rows, add events and assessments."""
         if not batch:
             return
-        with transaction.atomic():
+        with self.guarded():
             relaxed_commit()
             ids = self.upsert(batch.rows, returning=bool(batch.assessments))
             if batch.events:
@@ -369,11 +391,15 @@ class KindSync:
         now = timezone.now()
         marked = 0
         for chunk in chunks(absent):
-            marked += Job.objects.filter(pk__in=chunk, gone=False).update(gone=True, gone_at=now, needs_detail=False)
+            with self.guarded():
+                marked += Job.objects.filter(pk__in=chunk, gone=False).update(
+                    gone=True, gone_at=now, needs_detail=False
+                )
         self.counters.marked_gone += marked
 
     def mark_gone_by_remote_id(self, remote_ids: list[str]) -> int:
         now = timezone.now()
-        return Job.objects.filter(
-            account_id=self.account.pk, kind=self.kind, remote_id__in=remote_ids, gone=False
-        ).update(gone=True, gone_at=now, needs_detail=False)
+        with self.guarded():
+            return Job.objects.filter(
+                account_id=self.account.pk, kind=self.kind, remote_id__in=remote_ids, gone=False
+            ).update(gone=True, gone_at=now, needs_detail=False)

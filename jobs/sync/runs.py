@@ -19,7 +19,7 @@ from jobs.sync.details import fetch_details
 from jobs.sync.errors import error_fields, redact, run_reason
 from jobs.sync.incremental import list_changed
 from jobs.sync.kind import DETAIL_KINDS, KindSync
-from jobs.sync.lease import claim_lease, release_lease
+from jobs.sync.lease import Lease, LeaseKeeper, LeaseLost, claim_lease, close_abandoned_runs, release_lease
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def _finish_run(
     if ks is not None:
         ks.counters.apply(run)
         run.listed_keys = ks.listed_keys
-        run.api_calls = ks.provider.api_calls - ks.calls_at_start
+        ks.apply_calls(run)
     run.outcome = outcome
     run.finished_at = timezone.now()
     if exc is not None:
@@ -71,7 +71,7 @@ def _run_kind(
     kind: str,
     provider: Provider,
     run: SyncRun,
-    lease_owner: str,
+    lease: Lease,
     budget: int,
     full: bool = False,
     mode: str | None = None,
@@ -81,9 +81,10 @@ def _run_kind(
     run.started_at = timezone.now()
     run.mode = mode or refresh_mode(account, kind, full)
     run.save(update_fields=["outcome", "started_at", "mode"])
-    ks = KindSync(account, kind, provider, run, lease_owner=lease_owner)
+    ks = KindSync(account, kind, provider, run, lease=lease)
     one_job_error = None  # a read by id that failed for that job alone: the run ends partial
     try:
+        lease.check()
         if run.mode == SyncRun.Mode.TRACKED:
             list_tracked(ks, budget)
         elif run.mode in (SyncRun.Mode.INCREMENTAL, SyncRun.Mode.WAITING):
@@ -92,6 +93,8 @@ def _run_kind(
             ks.list_all()
             ks.mark_gone()
         run.listing_complete = True  # what refresh_mode counts, whatever the detail phase does
+    except LeaseLost as exc:
+        return _lost(run, ks, exc, account)
     except ProviderError as exc:
         # Pages stored so far stay; nothing is marked gone from an incomplete listing.
         outcome = SyncRun.Outcome.PARTIAL if ks.counters.pages else SyncRun.Outcome.FAILED
@@ -105,6 +108,8 @@ def _run_kind(
         return run
     try:
         fetch_details(ks, budget - ks.counters.details_fetched)  # less what reads by id took
+    except LeaseLost as exc:
+        return _lost(run, ks, exc, account)
     except ProviderError as exc:
         log.warning("detail fetch %s/%s stopped: %s", account.name, kind, redact(str(exc), account))
         return _finish_run(run, ks, SyncRun.Outcome.PARTIAL, exc, account)
@@ -118,6 +123,15 @@ def _run_kind(
         log.warning("sync %s/%s: %s", account.name, kind, redact(str(one_job_error), account))
         return _finish_run(run, ks, SyncRun.Outcome.PARTIAL, one_job_error, account)
     return _finish_run(run, ks, SyncRun.Outcome.SUCCEEDED, None, account)
+
+
+def _lost(run: SyncRun, ks: KindSync, exc: LeaseLost, account: CloudAccount) -> SyncRun:
+    """The lease went (lapsed, or released by an operator): what was written before stays; this
+    run stops and says so. The caller stops the account's other kinds too."""
+    log.warning("sync %s/%s stopped: it lost the account's lease (%s)", account.name, run.kind, exc)
+    exc = LeaseLost(f"stopped: this sync lost the account's lease ({exc}); nothing more was written")
+    outcome = SyncRun.Outcome.PARTIAL if ks.counters.pages else SyncRun.Outcome.FAILED
+    return _finish_run(run, ks, outcome, exc, account)
 
 
 def _is_time_limit(exc: BaseException) -> bool:
@@ -159,7 +173,8 @@ def sync_account(
     if not runs:
         return []
     owner = uuid.uuid4().hex
-    if not claim_lease(account.pk, owner):
+    lease = claim_lease(account.pk, owner)
+    if lease is None:
         now = timezone.now()
         for run in runs:
             run.outcome = SyncRun.Outcome.SKIPPED
@@ -169,34 +184,52 @@ def sync_account(
             run.save()
         return runs
     try:
-        for run in runs:  # visible at once as running/queued on the sync page
-            if run.pk is None:
-                run.outcome = SyncRun.Outcome.QUEUED
-                run.save()
-        try:
-            provider = provider or get_provider(account)
-        except Exception as exc:  # bad stored credential, unknown provider
-            log.warning("cannot build a provider for %s: %s", account.name, type(exc).__name__)
-            for run in runs:
-                _finish_run(run, None, SyncRun.Outcome.FAILED, exc, account)
-            _update_account(account, runs)
-            return runs
-        budget = settings.SYNC_DETAIL_BUDGET
-        auth_error = None
-        for run in runs:
-            if auth_error is not None:
-                # The same credentials would be refused again: no call, same reason.
-                _finish_run(run, None, SyncRun.Outcome.FAILED, auth_error, account)
-                continue
-            kind_mode = mode if mode and run.kind != Kind.VOICE_ASSESSMENT else None
-            _run_kind(account, run.kind, provider, run, owner, budget, full, kind_mode)
-            if getattr(run, "auth_failed", False):
-                auth_error = AuthError(run.error_message, code=run.error_code, request_id=run.request_id)
-        provider.save_state()
-        _update_account(account, runs)
-        return runs
+        with LeaseKeeper(lease):
+            return _sync_under_lease(account, runs, lease, provider, full, mode)
     finally:
         release_lease(account.pk, owner)
+
+
+def _sync_under_lease(
+    account: CloudAccount,
+    runs: list[SyncRun],
+    lease: Lease,
+    provider: Provider | None,
+    full: bool,
+    mode: str | None,
+) -> list[SyncRun]:
+    # Holding the lease, no other sync of this account runs: a run still RUNNING was abandoned
+    # by a process that died (kill -9, OOM, a lost host). Close it now rather than wait for beat.
+    close_abandoned_runs(account.pk, keep=[run.pk for run in runs if run.pk])
+    for run in runs:  # visible at once as running/queued on the sync page
+        if run.pk is None:
+            run.outcome = SyncRun.Outcome.QUEUED
+            run.save()
+    try:
+        provider = provider or get_provider(account)
+    except Exception as exc:  # bad stored credential, unknown provider
+        log.warning("cannot build a provider for %s: %s", account.name, type(exc).__name__)
+        for run in runs:
+            _finish_run(run, None, SyncRun.Outcome.FAILED, exc, account)
+        _update_account(account, runs)
+        return runs
+    budget = settings.SYNC_DETAIL_BUDGET
+    stop_error = None  # refused credentials or a lost lease: the other kinds are not tried
+    for run in runs:
+        if stop_error is not None:
+            # The same credentials would be refused again: no call, same reason.
+            _finish_run(run, None, SyncRun.Outcome.FAILED, stop_error, account)
+            continue
+        kind_mode = mode if mode and run.kind != Kind.VOICE_ASSESSMENT else None
+        _run_kind(account, run.kind, provider, run, lease, budget, full, kind_mode)
+        if getattr(run, "auth_failed", False):
+            stop_error = AuthError(run.error_message, code=run.error_code, request_id=run.request_id)
+        elif lease.lost.is_set():
+            stop_error = LeaseLost(f"not started: this sync lost the account's lease ({lease.reason})")
+    provider.save_state()
+    if not lease.lost.is_set():  # else the account's status is the new owner's to write
+        _update_account(account, runs)
+    return runs
 
 
 def sync_account_kind(
@@ -277,36 +310,45 @@ def refresh_job(job: Job, run: SyncRun | None = None, provider: Provider | None 
     run = run or SyncRun(account=account, kind=job.kind, trigger="refresh")
     run.mode = SyncRun.Mode.REFRESH
     owner = uuid.uuid4().hex
-    if not claim_lease(account.pk, owner):
+    lease = claim_lease(account.pk, owner)
+    if lease is None:
         run.outcome = SyncRun.Outcome.SKIPPED
         run.finished_at = timezone.now()
         run.error_message = "another sync of this account was running"
         run.save()
         return run
     try:
-        run.outcome = SyncRun.Outcome.RUNNING
-        run.started_at = timezone.now()
-        run.save()
-        ks = None
-        try:
-            provider = provider or get_provider(account)
-            ks = KindSync(account, job.kind, provider, run)
-            rec = provider.get_job(job.kind, job.remote_id)
-            if rec is None:
-                ks.counters.marked_gone += ks.mark_gone_by_remote_id([job.remote_id])
-            else:
-                ks.store_records([rec], [ks.as_listed(rec)])
-                ks.counters.pages = 1
-                if job.kind in DETAIL_KINDS:  # this job's detail, whatever else waits for one
-                    fetch_details(ks, 1, jobs=[Job.objects.get(pk=job.pk)])
-                else:
-                    Job.objects.filter(pk=job.pk).update(needs_detail=False)
-            provider.save_state()
-        except Exception as exc:
-            _finish_run(run, ks, SyncRun.Outcome.FAILED, exc, account)
-            if not isinstance(exc, ProviderError):
-                log.exception("refresh of job %s crashed", job.pk)
-            return run
-        return _finish_run(run, ks, SyncRun.Outcome.SUCCEEDED, None, account)
+        with LeaseKeeper(lease):
+            return _refresh_under_lease(job, run, lease, provider)
     finally:
         release_lease(account.pk, owner)
+
+
+def _refresh_under_lease(job: Job, run: SyncRun, lease: Lease, provider: Provider | None) -> SyncRun:
+    account = job.account
+    close_abandoned_runs(account.pk, keep=[run.pk] if run.pk else None)
+    run.outcome = SyncRun.Outcome.RUNNING
+    run.started_at = timezone.now()
+    run.save()
+    ks = None
+    try:
+        provider = provider or get_provider(account)
+        ks = KindSync(account, job.kind, provider, run, lease=lease)
+        rec = provider.get_job(job.kind, job.remote_id)
+        if rec is None:
+            ks.counters.marked_gone += ks.mark_gone_by_remote_id([job.remote_id])
+        else:
+            ks.store_records([rec], [ks.as_listed(rec)])
+            ks.counters.pages = 1
+            if job.kind in DETAIL_KINDS:  # this job's detail, whatever else waits for one
+                fetch_details(ks, 1, jobs=[Job.objects.get(pk=job.pk)])
+            else:
+                with ks.guarded():
+                    Job.objects.filter(pk=job.pk).update(needs_detail=False)
+        provider.save_state()
+    except Exception as exc:
+        _finish_run(run, ks, SyncRun.Outcome.FAILED, exc, account)
+        if not isinstance(exc, (ProviderError, LeaseLost)):
+            log.exception("refresh of job %s crashed", job.pk)
+        return run
+    return _finish_run(run, ks, SyncRun.Outcome.SUCCEEDED, None, account)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import CloudAccount, SyncRun
@@ -36,12 +37,17 @@ def mark_enqueued(account: CloudAccount, now: datetime | None = None) -> bool:
 
 
 def expire_abandoned_runs(now: datetime | None = None) -> int:
-    """Runs left QUEUED/RUNNING by a worker that died or a task that expired: mark them failed."""
+    """Runs nobody will finish, marked failed: RUNNING while their account's lease is free or
+    lapsed (a running sync keeps it renewed: its process died), and runs left QUEUED or RUNNING
+    long ago (a task that expired or was lost with its broker message)."""
     now = now or timezone.now()
     limit = now - timedelta(seconds=max(settings.SYNC_LEASE_SECONDS, 300) * 2)
-    return SyncRun.objects.filter(
-        outcome__in=[SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING], started_at__lt=limit
-    ).update(
+    # Runs younger than a lease are left alone: their sync may be claiming the lease right now.
+    young = now - timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+    unleased = CloudAccount.objects.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now)).values("pk")
+    dead = Q(outcome=SyncRun.Outcome.RUNNING, account__in=unleased, started_at__lt=young)
+    old = Q(outcome__in=[SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING], started_at__lt=limit)
+    return SyncRun.objects.filter(dead | old).update(
         outcome=SyncRun.Outcome.FAILED,
         finished_at=now,
         error_code="abandoned",

@@ -1,5 +1,9 @@
 """syncjobs [--account NAME] [--kind KIND] [--full]: sync in the foreground, one summary line
-per account and kind; exits non-zero if any run failed (or stopped part-way).
+per account and kind.
+
+Exit status: 0 every run succeeded; 1 a run failed or stopped part-way (or bad arguments);
+75 (EX_TEMPFAIL) nothing failed but a run was skipped because another sync of that account
+held its lease: try again later (cron wrappers can tell "busy" from "broken").
 
 Without --full each kind is refreshed incrementally while a recent full listing allows (see
 jobs.sync.incremental); --full lists everything, the only refresh that marks jobs gone."""
@@ -10,6 +14,7 @@ from jobs import sync
 from jobs.models import CloudAccount, Kind, SyncRun
 
 BAD = (SyncRun.Outcome.FAILED, SyncRun.Outcome.PARTIAL)
+EXIT_SKIPPED = 75  # sysexits.h EX_TEMPFAIL
 
 
 def summary(account, run) -> str:
@@ -45,7 +50,7 @@ class Command(BaseCommand):
         if not accounts:
             self.stdout.write("no enabled accounts")
             return
-        failed = 0
+        failed = skipped = 0
         for account in accounts:
             kinds = [opts["kind"]] if opts["kind"] else None
             if kinds and kinds[0] not in account.sync_kinds():
@@ -55,5 +60,11 @@ class Command(BaseCommand):
             for run in sync.sync_account(account, kinds=kinds, trigger="command", full=opts["full"]):
                 self.stdout.write(summary(account, run))
                 failed += run.outcome in BAD
+                skipped += run.outcome == SyncRun.Outcome.SKIPPED
         if failed:
             raise CommandError(f"{failed} sync run(s) failed")
+        if skipped:
+            raise CommandError(
+                f"{skipped} sync run(s) skipped: another sync held the account's lease; try again later",
+                returncode=EXIT_SKIPPED,
+            )
