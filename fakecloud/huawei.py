@@ -694,9 +694,11 @@ HANDLERS = {
 
 _SERVER_ERRORS = {
     500: ("MSS.00000004", "Internal Error", False),
+    # The gateway's documented codes: 0202 backend unavailable (502; also what a 503 backend
+    # shows through it), 0203 backend timeout (504).
     502: ("APIGW.0202", "Backend unavailable", True),
-    503: ("APIGW.0203", "Backend service unavailable", True),
-    504: ("APIGW.0201", "Backend timeout", True),
+    503: ("APIGW.0202", "Backend unavailable", True),
+    504: ("APIGW.0203", "Backend timeout", True),
 }
 
 

@@ -186,7 +186,7 @@ def test_the_static_token_and_signatures_still_work_beside_issued_tokens(fakeclo
 def test_faults_target_iam_token(fakecloud):
     fakecloud.set_fault("error", op="iam.token", count=1, status=503)
     failed = _issue(fakecloud)
-    assert failed.status_code == 503 and failed.json()["error_code"] == "APIGW.0203"
+    assert failed.status_code == 503 and failed.json()["error_code"] == "APIGW.0202"
     assert "X-Subject-Token" not in failed.headers
     assert _issue(fakecloud).status_code == 201
     fakecloud.set_fault("throttle", op="iam", count=1, retry_after=2)

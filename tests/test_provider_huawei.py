@@ -22,6 +22,7 @@ from jobs.providers.base import (
     AuthError,
     ConfigError,
     JobRecord,
+    NotFoundError,
     ProviderError,
     ResponseError,
     TransportError,
@@ -399,6 +400,16 @@ def test_it_reads_the_gateways_throttling_code_as_throttled(code):
     info = huawei.parse_error(429, {}, body)
 
     assert (info.code, info.error_class, info.throttled) == (code, TransportError, True)
+
+
+@pytest.mark.parametrize("code", ["APIGW.0101", "APIG.0101"])
+def test_the_gateways_api_not_found_is_a_configuration_error_not_a_credential_or_a_missing_job(code):
+    # docs/vendors/huawei-metastudio.md §10: 0101 "API not found" (404): a wrong endpoint or path.
+    body = b'{"error_msg": "The API does not exist or has not been published", "error_code": "%s"}' % code.encode()
+
+    info = huawei.parse_error(404, {}, body)
+
+    assert info.error_class is ConfigError and not issubclass(info.error_class, (AuthError, NotFoundError))
 
 
 # --- endpoints and configuration -------------------------------------------------------------

@@ -15,16 +15,16 @@ from typing import TypeVar
 
 from django.conf import settings
 
-from jobs.providers.base import AuthError, ProviderError
+from jobs.providers.base import AuthError, ConfigError, ProviderError
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 def stops_reads(exc: ProviderError) -> bool:
-    """Throttled, down or unauthorised: the remaining reads would fail the same way. (A
-    permanent error about one job, such as a malformed body, does not stop the others.)"""
-    return not exc.permanent or isinstance(exc, AuthError)
+    """Throttled, down, unauthorised or misconfigured: the remaining reads would fail the same
+    way. (A permanent error about one job, such as a malformed body, does not stop the others.)"""
+    return not exc.permanent or isinstance(exc, (AuthError, ConfigError))
 
 
 def read_concurrently(read: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R | None, ProviderError | None]]:

@@ -6,21 +6,22 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from jobs.providers.base import AuthError, NotFoundError, TransportError
+from jobs.providers.base import AuthError, ConfigError, NotFoundError, TransportError
 from jobs.providers.http import VendorError
 
 # Gateway / MSS codes that mean "your credentials are wrong", whatever the HTTP status.
 AUTH_CODES = {
     "APIGW.0301",
     "APIG.0301",
-    "APIGW.0101",
-    "APIG.0101",
     "MSS.00010008",
     "MSS.00010009",
     "MSS.00000001",
     "MSS.000000004",
 }
 THROTTLE_CODES = {"APIGW.0308", "APIG.0308"}
+# The gateway knows no such API (404): a wrong endpoint, region or path, not a missing job (a
+# NotFoundError would mark the job gone) and not a credential (an AuthError would stop every kind).
+CONFIG_CODES = {"APIGW.0101", "APIG.0101"}
 NOT_FOUND_CODES = {"MSS.10001001", "MSS.10001004"}
 _CODE_KEYS = (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message"))
 
@@ -61,4 +62,6 @@ def parse_error(status: int, headers: Mapping, body: bytes) -> VendorError:
         error_class = TransportError
     elif code in NOT_FOUND_CODES:
         error_class = NotFoundError
+    elif code in CONFIG_CODES:
+        error_class = ConfigError
     return VendorError(code, message, request_id, error_class, throttled=code in THROTTLE_CODES)
