@@ -25,6 +25,8 @@ def summary(account, run) -> str:
         f"{run.unchanged} unchanged, {run.marked_gone} gone, {run.events_created} events, "
         f"{run.details_fetched} details"
     )
+    if run.throttled:
+        line += f", {run.throttled} throttled"
     if run.outcome in BAD or run.outcome == SyncRun.Outcome.SKIPPED:
         line += f" — {sync.run_reason(run)}"
     return line
