@@ -227,6 +227,11 @@ def test_it_renders_hostile_names_as_text(page):
 
 
 def test_it_exports_exactly_the_filtered_rows(page):
+    # Names a spreadsheet would run as formulas, each exported with the guard quote first.
+    formulas = ['=HYPERLINK("http://example.com","点我")', "+1 555 0100", "-3 dB", "@SUM(A1:A9)", "\tindented"]
+    targets = selectors.filter_jobs({"status": ["failed", "succeeded"], "kind": ["voice_training"]})
+    for job, name in zip(targets.order_by("pk")[: len(formulas)], formulas, strict=True):
+        Job.objects.filter(pk=job.pk).update(name=name)
     page.goto(page.base + "/jobs/?status=failed&status=succeeded&kind=voice_training")
     page.locator(".chips").wait_for()
     with page.expect_download() as info:
@@ -237,8 +242,10 @@ def test_it_exports_exactly_the_filtered_rows(page):
     assert sorted(int(r["id"]) for r in rows) == sorted(expected.values_list("pk", flat=True))
     assert rows, "the filter should match something"
     by_id = {j.pk: j for j in expected}
-    for r in rows:  # names with , " < and Chinese come back intact
-        assert r["name"] == by_id[int(r["id"])].name or r["name"] == "'" + by_id[int(r["id"])].name
+    for r in rows:  # names with , " < and Chinese come back intact; a formula only behind a quote
+        name = by_id[int(r["id"])].name
+        assert r["name"] == ("'" + name if name[:1] in ("=", "+", "-", "@", "\t", "\r") else name)
+    assert sorted(r["name"] for r in rows if r["name"][1:] in formulas) == sorted("'" + f for f in formulas)
 
 
 def test_sync_now_shows_progress_and_completion(page, celery_worker_thread):

@@ -316,14 +316,21 @@ def test_it_fetches_details_and_stores_their_events_idempotently(huawei_account)
     assert job.linked_job_id == "av-00009" and job.error_code == "E1" and not job.needs_detail
     assert list(job.events.values_list("action", flat=True)) == ["CREATE_JOB", "AUDIT_NOT_PASS"]
 
-    # A change triggers a new detail fetch; the same op-log entries are not stored again,
-    # and the list record (without a linked id) does not blank what the detail filled in.
+    # A change triggers a new detail fetch; the same op-log entries are not stored again.
     p.replace(VT, "vo-00001", state="AUDIT_FAILED")
     run = sync.sync_account_kind(huawei_account, VT, provider=p)
     assert run.details_fetched == 1 and run.events_created == 1  # the observed change only
-    job.refresh_from_db()
-    assert job.linked_job_id == "av-00009"
     assert job.events.count() == 3
+
+    # The list record (without a linked id or error code) does not blank what the detail
+    # filled in: the next detail read fails, so only the listing wrote the job.
+    p.replace(VT, "vo-00001", state="FAILED")
+    p.fail_detail["vo-00001"] = transport_error()
+    run = sync.sync_account_kind(huawei_account, VT, provider=p)
+    assert run.outcome == SyncRun.Outcome.PARTIAL and run.details_fetched == 0
+    job.refresh_from_db()
+    assert (job.state, job.needs_detail) == ("FAILED", True)  # the listing did write it
+    assert (job.linked_job_id, job.error_code) == ("av-00009", "E1")
 
 
 def test_it_keeps_to_the_detail_budget_in_progress_jobs_first(huawei_account, settings):

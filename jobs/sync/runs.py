@@ -4,6 +4,7 @@ refresh of one job; registering short jobs the vendor cannot list."""
 from __future__ import annotations
 
 import logging
+import traceback
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
@@ -22,6 +23,12 @@ from jobs.sync.kind import DETAIL_KINDS, KindSync
 from jobs.sync.lease import Lease, LeaseKeeper, LeaseLost, claim_lease, close_abandoned_runs, release_lease
 
 log = logging.getLogger(__name__)
+
+
+def _log_crash(account: CloudAccount, exc: BaseException, message: str, *args) -> None:
+    """log.exception with the traceback redacted: an exception's text may quote a secret."""
+    trace = "".join(traceback.format_exception(exc)).rstrip()
+    log.error(message + "\n%s", *args, redact(trace, account))
 
 
 def _finish_run(
@@ -101,7 +108,7 @@ def _run_kind(
         log.warning("sync %s/%s stopped: %s", account.name, kind, redact(str(exc), account))
         return _finish_run(run, ks, outcome, exc, account)
     except Exception as exc:
-        log.exception("sync %s/%s crashed", account.name, kind)
+        _log_crash(account, exc, "sync %s/%s crashed", account.name, kind)
         _finish_run(run, ks, SyncRun.Outcome.FAILED, exc, account)
         if _is_time_limit(exc):
             raise
@@ -114,7 +121,7 @@ def _run_kind(
         log.warning("detail fetch %s/%s stopped: %s", account.name, kind, redact(str(exc), account))
         return _finish_run(run, ks, SyncRun.Outcome.PARTIAL, exc, account)
     except Exception as exc:
-        log.exception("detail fetch %s/%s crashed", account.name, kind)
+        _log_crash(account, exc, "detail fetch %s/%s crashed", account.name, kind)
         _finish_run(run, ks, SyncRun.Outcome.PARTIAL, exc, account)
         if _is_time_limit(exc):
             raise
@@ -349,6 +356,6 @@ def _refresh_under_lease(job: Job, run: SyncRun, lease: Lease, provider: Provide
     except Exception as exc:
         _finish_run(run, ks, SyncRun.Outcome.FAILED, exc, account)
         if not isinstance(exc, (ProviderError, LeaseLost)):
-            log.exception("refresh of job %s crashed", job.pk)
+            _log_crash(account, exc, "refresh of job %s crashed", job.pk)
         return run
     return _finish_run(run, ks, SyncRun.Outcome.SUCCEEDED, None, account)
