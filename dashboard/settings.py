@@ -6,8 +6,11 @@ SQLite and a filesystem Celery broker, both under DATA_DIR.
 """
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -59,6 +62,10 @@ def _persistent_secret(path, make):
     return path.read_text().strip()
 
 
+# Everything written under DATA_DIR (SQLite with its -wal/-shm, broker messages, quota.sqlite3,
+# generated keys) holds sessions or secrets: files 0600 and folders 0700, for this process and
+# the ones it starts. (An existing DATA_DIR keeps its mode: see the README on upgrading.)
+os.umask(0o077)
 DATA_DIR = Path(envstr("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -95,11 +102,13 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "axes",
     "jobs",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -112,6 +121,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "jobs.middleware.UserTimezoneMiddleware",
+    "jobs.middleware.NoStoreMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -169,6 +181,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Login throttling (django-axes), on the dashboard's and the admin's login page alike:
+# AXES_FAILURE_LIMIT wrong passwords for one username from one address lock that pair out for
+# AXES_COOLOFF_MINUTES (0: until an admin resets it), the right password included; a success
+# clears the count. Staff see and delete lockouts in the admin; `manage.py axes_reset` clears all.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before any check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("AXES_FAILURE_LIMIT must be at least 1")
+AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15)) or None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # the admin's history of failures (1,000 kept per username)
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]  # masked in the admin
+AXES_VERBOSE = False  # no version banner on every manage.py command
+AXES_LOCKOUT_CALLABLE = "jobs.middleware.lockout_response"  # the site's page, not a bare text
+AXES_CLIENT_IP_CALLABLE = "jobs.middleware.client_ip"
+# Reverse proxies in front of the app that append the caller's address to X-Forwarded-For
+# (nginx: proxy_add_x_forwarded_for). 0: clients connect straight to gunicorn (REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -194,20 +229,69 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# HTTPS (see the README's production environment): HSTS, the redirect, and the header by which
+# the TLS proxy says a request came over HTTPS (a header name: its value must be "https").
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "False")
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "False")
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "False")
+# Load balancers and scrapers call these over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz(/details)?/?$", r"^metrics/?$"]
+_proxy_ssl_header = envstr("SECURE_PROXY_SSL_HEADER").strip()
+if _proxy_ssl_header:
+    _meta_name = _proxy_ssl_header.upper().replace("-", "_")
+    _meta_name = _meta_name if _meta_name.startswith("HTTP_") else "HTTP_" + _meta_name
+    if not re.fullmatch(r"HTTP_[A-Z0-9_]+", _meta_name):
+        raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER must be a header name, got {_proxy_ssl_header!r}")
+    SECURE_PROXY_SSL_HEADER = (_meta_name, "https")
+
+# Content-Security-Policy (django-csp): only this site's own scripts, styles and images; no
+# inline script, style attribute or eval anywhere (htmx runs with allowEval off, base.html).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    },
+}
+# Endpoint overrides resolving to link-local or cloud metadata addresses are refused
+# (jobs/endpoints.py) unless this is set.
+ALLOW_LINK_LOCAL_ENDPOINTS = envbool("ALLOW_LINK_LOCAL_ENDPOINTS", "False")
 
 # Celery: a filesystem broker under DATA_DIR unless CELERY_BROKER_URL names Redis or RabbitMQ.
+# Tasks are acknowledged when they end (acks_late), so a task whose worker was killed runs again:
+# RabbitMQ redelivers it as soon as the worker's connection drops, Redis once it has been
+# unacknowledged for CELERY_VISIBILITY_TIMEOUT seconds, the filesystem broker when a worker
+# next polls (dashboard/broker.py). Whatever the broker, a redelivered sync first waits for the
+# killed sync's lease to lapse (jobs/tasks.py).
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_DIR = DATA_DIR / "broker"
+# The sync task's hard time limit in seconds (a soft one a minute earlier lets it record why).
+SYNC_TASK_TIME_LIMIT = envint("SYNC_TASK_TIME_LIMIT", 1800)
+if SYNC_TASK_TIME_LIMIT <= 60:
+    raise ImproperlyConfigured("SYNC_TASK_TIME_LIMIT must be more than 60 (seconds)")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed", "control"):
+    for sub in ("queue", "unacked", "control"):
         (CELERY_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT = "dashboard.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
-        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "unacked_folder": str(CELERY_BROKER_DIR / "unacked"),
         # Fanout (worker remote control) files; kombu's default is ./control in the CWD.
         "control_folder": str(CELERY_BROKER_DIR / "control"),
-        "store_processed": False,
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://", "sentinel://")):
+    # Redis gives an unacknowledged message to another worker after this many seconds: longer
+    # than a sync stays unacknowledged (prefetched behind a running sync, then its own run: twice
+    # the time limit), or a slow sync is delivered twice (the second skips on the lease: wasted).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 2 * SYNC_TASK_TIME_LIMIT)
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
@@ -216,10 +300,15 @@ CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
+# A pool process that dies under its task (OOM killer, a crash) loses only that process: the task
+# is sent again after its default_retry_delay, at most max_retries times (no endless loop).
+CELERY_TASK_RETRY_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
 # Sync behaviour.
-SYNC_LEASE_SECONDS = envint("SYNC_LEASE_SECONDS", 900)
+# The account lease's time to live: a running sync renews it every third of this (a heartbeat
+# thread, jobs/sync/lease.py), so it only bounds how long a killed sync keeps its account.
+SYNC_LEASE_SECONDS = envint("SYNC_LEASE_SECONDS", 60)
 SYNC_DEFAULT_INTERVAL = envint("SYNC_DEFAULT_INTERVAL", 300)
 SYNC_ACTIVE_INTERVAL = envint("SYNC_ACTIVE_INTERVAL", 60)
 # Seconds between full listings (reconciliation: the only refresh that marks jobs gone); the
@@ -267,5 +356,26 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes logs two INFO lines per sign-in; its warnings (lockouts) still show.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+
+# Monitoring (jobs/health.py, jobs/metrics.py): /healthz answers anyone with "ok" or the failing
+# checks' names; /healthz/details and /metrics answer a bearer token from METRICS_TOKEN (comma-
+# separated for rotation) or a client address in METRICS_ALLOW (comma-separated addresses or
+# CIDRs, judged like login throttling: TRUSTED_PROXY_COUNT), and 404 while neither is set.
+METRICS_TOKENS = envlist("METRICS_TOKEN")
+if any(len(token) < 16 for token in METRICS_TOKENS):
+    raise ImproperlyConfigured("METRICS_TOKEN: each token needs at least 16 characters")
+METRICS_ALLOW = envlist("METRICS_ALLOW")
+if METRICS_ALLOW:
+    import ipaddress
+
+    for _network in METRICS_ALLOW:
+        try:
+            ipaddress.ip_network(_network, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"METRICS_ALLOW must list addresses or CIDRs, got {_network!r}") from None
+# Seconds the dispatcher's heartbeat may age before /healthz fails; 0 = three periods of its
+# schedule ("Dispatch due syncs" in the admin: 30 s, so 90 s).
+HEALTH_DISPATCHER_MAX_AGE = envint("HEALTH_DISPATCHER_MAX_AGE", 0)

@@ -1,9 +1,10 @@
-"""GET filter forms (clean_<field> converts; the view answers 400 on nonsense) and the small
-POST forms of the dashboard: track short jobs, preferences."""
+"""GET forms (clean_<field> converts; the view answers 400 on nonsense: every query parameter a
+view reads goes through one) and the small POST forms of the dashboard: track short jobs,
+preferences."""
 
 import re
 import zoneinfo
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django import forms
 from django.conf import settings
@@ -29,6 +30,8 @@ TRUE_VALUES = ("1", "on", "true", "yes")
 FALSE_VALUES = ("", "0", "off", "false", "no")
 STATE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,127}$")
+ID_RE = re.compile(r"[0-9]{1,19}")
+MULTI = ("account", "cloud", "kind", "status")
 
 
 class FlagInput(forms.CheckboxInput):
@@ -51,6 +54,24 @@ def _flag(value):
     if value in FALSE_VALUES:
         return False
     raise forms.ValidationError(_("Expected 1 or 0."), code="invalid")
+
+
+def parse_id(raw) -> int | None:
+    """A row id from text, or None: digits only, 1 up to the largest a bigint column holds."""
+    if isinstance(raw, str) and ID_RE.fullmatch(raw) and 0 < int(raw) <= selectors.MAX_ID:
+        return int(raw)
+    return None
+
+
+def _midnight(day, tz, days=0):
+    """00:00 of `day` (+ `days`) in tz, or None past an end of the calendar, in tz or in UTC
+    (9999-12-31 + 1 day; 0001-01-01 east of UTC): a bound there would exclude nothing."""
+    try:
+        value = datetime.combine(day + timedelta(days=days), time.min, tz)
+        value.astimezone(UTC)
+    except OverflowError:
+        return None
+    return value
 
 
 CHECKBOXES = forms.CheckboxSelectMultiple
@@ -85,8 +106,9 @@ class JobFilterForm(forms.Form):
     stuck = forms.CharField(label=_("Stuck only"), required=False, widget=FlagInput)
     include_gone = forms.CharField(label=_("Include gone"), required=False, widget=FlagInput)
     sort = forms.ChoiceField(label=_("Sort by"), required=False, choices=SORT_CHOICES)
-    after = forms.CharField(required=False, max_length=1000)
-    since = forms.CharField(required=False, max_length=64)
+    # A cursor holds a name of up to 512 characters, 4 bytes each in UTF-8, in base64.
+    after = forms.CharField(label=_("Page cursor"), required=False, max_length=3000)
+    since = forms.CharField(label=_("Changed since"), required=False, max_length=64)
 
     def __init__(self, data=None, accounts=(), now=None, **kwargs):
         super().__init__(data, **kwargs)
@@ -121,15 +143,21 @@ class JobFilterForm(forms.Form):
         raw = self.cleaned_data["since"]
         if not raw:
             return None
-        value = parse_datetime(raw)
+        try:
+            value = parse_datetime(raw)
+        except ValueError:  # well formed but impossible: 2026-13-45
+            value = None
         if value is None or value.tzinfo is None:
             raise forms.ValidationError(_("Not a time."), code="invalid")
-        return value
+        # A poll asks for what changed after it: before the first instant UTC holds is all of it.
+        return selectors.to_utc(value) or (selectors.FIRST_INSTANT if value.year == 1 else selectors.LAST_INSTANT)
 
     def clean(self):
         data = super().clean()
         if self.errors:
             return data
+        for name in MULTI:  # ?kind=a&kind=a filters once
+            data[name] = list(dict.fromkeys(data[name]))
         if data.get("after"):
             try:
                 data["cursor"] = selectors.decode_cursor(data["after"], data["sort"])
@@ -149,8 +177,8 @@ class JobFilterForm(forms.Form):
             today = timezone.localtime(self.now, tz).date()
             start_day = {"today": today, "7d": today - timedelta(days=6), "30d": today - timedelta(days=29)}[preset]
             return datetime.combine(start_day, time.min, tz), None
-        start = datetime.combine(day_from, time.min, tz) if day_from else None
-        end = datetime.combine(day_to + timedelta(days=1), time.min, tz) if day_to else None
+        start = _midnight(day_from, tz) if day_from else None
+        end = _midnight(day_to, tz, days=1) if day_to else None
         return start, end
 
     # Query strings for links: the filters without the page cursor.
@@ -167,6 +195,40 @@ class JobFilterForm(forms.Form):
 
     def active_count(self):
         return sum(1 for name, _v in self.filter_params() if name != "sort")
+
+
+class IdsField(forms.Field):
+    """Repeated row ids (?run=1&run=2), each once, at most `max_count` of them."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"invalid": _("%(value)s is not an id."), "max": _("At most %(n)d ids at a time.")}
+
+    def __init__(self, *, max_count, **kwargs):
+        self.max_count = max_count
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        ids = []
+        for raw in value or ():
+            if parse_id(raw) is None:
+                raise forms.ValidationError(self.error_messages["invalid"], code="invalid", params={"value": raw[:40]})
+            ids.append(parse_id(raw))
+        if len(ids) > self.max_count:
+            raise forms.ValidationError(self.error_messages["max"], code="max", params={"n": self.max_count})
+        return list(dict.fromkeys(ids))
+
+
+class ProgressForm(forms.Form):
+    """The sync progress poll: the runs to show and the version the page shows now."""
+
+    run = IdsField(label=_("Sync run"), max_count=20)
+    v = forms.CharField(label=_("Progress version"), required=False, max_length=64)
+
+
+class StepsForm(forms.Form):
+    """The job page's steps come in pages: the steps after this event."""
+
+    after_event = forms.IntegerField(label=_("Step"), required=False, min_value=1, max_value=selectors.MAX_ID)
 
 
 class TrackJobsForm(forms.Form):

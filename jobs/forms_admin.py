@@ -9,6 +9,7 @@ client from them (jobs.providers), so the rules live in one place.
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from jobs.endpoints import validate_endpoint
 from jobs.models import PROVIDER_KINDS, CloudAccount, Kind, Provider
 from jobs.providers import get_provider, region_pattern
 from jobs.providers.base import ProviderError
@@ -52,6 +53,7 @@ def _override_url(label, model_field):
         required=False,
         assume_scheme="https",
         help_text=CloudAccount._meta.get_field(model_field).help_text,
+        validators=[validate_endpoint],  # no link-local or cloud metadata address
     )
 
 

@@ -1,7 +1,5 @@
-"""The cache: accounts, remote jobs, their events and assessments, and sync runs.
-
-Every index names the query that needs it.
-"""
+"""The cache: accounts, remote jobs, their events and assessments, and sync runs. Every
+index names the query that needs it."""
 
 from collections.abc import Iterable
 
@@ -117,9 +115,8 @@ class CloudAccount(models.Model):
         ),
     )
 
-    # The lease: one sync per account at a time (claimed by a conditional UPDATE, kept alive by
-    # a heartbeat; jobs.sync.lease). The token grows by one at every claim or release: a write
-    # carrying an older token is refused (fencing), so a sync that lost its lease writes nothing.
+    # The lease: one sync per account at a time; the token (fencing) grows at every claim or
+    # release, and a write under an older one is refused (jobs.sync.lease).
     lease_owner = models.CharField(max_length=64, blank=True, editable=False)
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     lease_token = models.PositiveBigIntegerField(default=0, editable=False)
@@ -399,8 +396,7 @@ class SyncRun(models.Model):
         REFRESH = "refresh", _("One job")
 
     mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.FULL)
-    # Every payload key the listing's jobs had, in the vendor's order (jobs.sync.kind.KindSync.
-    # as_listed: how a job read by id is stored so that its next listing matches it).
+    # Every payload key the listing's jobs had, in the vendor's order (KindSync.as_listed).
     listed_keys = models.JSONField(default=list, blank=True)
     # The listing (full, incremental or waiting) went through, whatever the detail phase did.
     listing_complete = models.BooleanField(default=False)
@@ -450,16 +446,4 @@ class UserPreference(models.Model):
     language = models.CharField(max_length=16, blank=True)
 
 
-class Heartbeat(models.Model):
-    """The last time a background part did its round (``dispatcher``: Celery beat's dispatch of
-    due syncs); /healthz reports its age."""
-
-    name = models.CharField(max_length=32, unique=True)
-    at = models.DateTimeField()
-
-    def __str__(self):
-        return f"{self.name} @ {self.at:%Y-%m-%d %H:%M:%S}"
-
-    @classmethod
-    def touch(cls, name: str) -> None:
-        cls.objects.update_or_create(name=name, defaults={"at": timezone.now()})
+from jobs.heartbeat import Heartbeat  # noqa: E402, F401  (Django collects models from here)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -40,6 +40,9 @@ SORTS = {
     "name": ("name", False),
 }
 DEFAULT_SORT = "updated"
+MAX_ID = 2**63 - 1  # the largest id a bigint column holds (SQLite raises past it)
+FIRST_INSTANT = datetime.min.replace(tzinfo=UTC)
+LAST_INSTANT = datetime.max.replace(tzinfo=UTC)
 
 
 class BadCursor(ValueError):
@@ -137,19 +140,35 @@ def encode_cursor(value: datetime | str, pk: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def to_utc(value: datetime) -> datetime | None:
+    """An aware time in UTC, or None when UTC cannot hold it (0001-01-01T00:00+14:00)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
 def decode_cursor(cursor: str, sort: str) -> tuple[datetime | str, int]:
+    """The (value, id) an encode_cursor wrote; BadCursor for anything no page could end on."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, pk = json.loads(raw)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         raise BadCursor(cursor) from None
-    if not isinstance(pk, int) or not isinstance(value, str):
+    if type(pk) is not int or not 0 < pk <= MAX_ID or not isinstance(value, str):
         raise BadCursor(cursor)
-    if SORTS[sort][0] != "name":
-        value = parse_datetime(value)
-        if value is None or value.tzinfo is None:
+    if SORTS[sort][0] == "name":
+        # No name holds a NUL (PostgreSQL refuses it in a query) or is longer than the column.
+        if "\x00" in value or len(value) > Job._meta.get_field("name").max_length:
             raise BadCursor(cursor)
-    return value, pk
+        return value, pk
+    try:
+        when = parse_datetime(value)
+    except ValueError:  # well formed but impossible: 2026-02-30
+        when = None
+    if when is None or when.tzinfo is None or to_utc(when) is None:
+        raise BadCursor(cursor)
+    return to_utc(when), pk
 
 
 def order_jobs(qs: QuerySet[Job], sort: str) -> QuerySet[Job]:

@@ -11,19 +11,21 @@ one way, views -> tasks -> sync: jobs.sync never imports this module.
 """
 
 import logging
+import math
 from collections.abc import Iterable
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from jobs import sync
-from jobs.models import CloudAccount, Job, SyncRun
+from jobs.models import CloudAccount, Heartbeat, Job, SyncRun
 
 log = logging.getLogger(__name__)
 
-TIME_LIMIT = getattr(settings, "SYNC_TASK_TIME_LIMIT", 1800)
+TIME_LIMIT = settings.SYNC_TASK_TIME_LIMIT
 # Transient vendor failures (throttling, 5xx, timeouts) are retried by the task, a few times,
 # with growing delays; the service itself never loops. Permanent ones (bad credentials) are not.
 MAX_RETRIES = 2
@@ -33,6 +35,7 @@ RETRY_DELAY = 30
 @shared_task(name="jobs.dispatch_due_syncs", ignore_result=True)
 def dispatch_due_syncs() -> int:
     """Enqueue a sync for each enabled account whose interval has passed."""
+    Heartbeat.touch("dispatcher")  # /healthz: beat, the broker and a worker are doing their rounds
     sync.expire_abandoned_runs()
     enqueued = 0
     for account in sync.due_accounts():
@@ -55,6 +58,8 @@ def dispatch_due_syncs() -> int:
     soft_time_limit=TIME_LIMIT - 60,
     time_limit=TIME_LIMIT,
     max_retries=MAX_RETRIES,
+    # After its pool process died (task_retry_on_worker_lost): once that sync's lease has lapsed.
+    default_retry_delay=settings.SYNC_LEASE_SECONDS + 5,
 )
 def sync_account(
     self,
@@ -69,6 +74,10 @@ def sync_account(
     if account is None:
         SyncRun.objects.filter(pk__in=run_ids or []).delete()
         return []
+    wait = _lease_wait(self, account)
+    if wait:
+        log.info("sync of %s was redelivered while its account is leased: again in %d s", account.name, wait)
+        raise self.retry(countdown=wait)
     try:
         done = sync.sync_account(account, kinds=kinds, trigger=trigger, runs=runs, full=full)
     except SoftTimeLimitExceeded:
@@ -82,6 +91,21 @@ def sync_account(
             countdown=RETRY_DELAY * (2**self.request.retries),
         )
     return [r.pk for r in done]
+
+
+def _lease_wait(task, account: CloudAccount) -> int:
+    """Seconds a redelivered sync should wait for its account's lease (0: run now).
+
+    The broker redelivers a sync whose worker died before acknowledging it (acks_late), often
+    while that worker's lease still holds the account: nobody renews it any more, so it lapses
+    within SYNC_LEASE_SECONDS. Run at once, the sync would only be recorded as skipped; retried
+    just after the lapse, it does the work. (A lease some live sync renews makes the retry skip.)
+    """
+    redelivered = (task.request.delivery_info or {}).get("redelivered")
+    if not redelivered or task.request.retries >= task.max_retries or account.lease_until is None:
+        return 0
+    left = (account.lease_until - timezone.now()).total_seconds()
+    return math.ceil(left) + 1 if left > 0 else 0
 
 
 @shared_task(name="jobs.refresh_job", ignore_result=True, soft_time_limit=120, time_limit=180)

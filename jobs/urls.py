@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jobs import views
+from jobs import health, metrics, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,4 +14,8 @@ urlpatterns = [
     path("sync/progress/", views.sync_progress, name="sync_progress"),
     path("track/", views.track_jobs, name="track_jobs"),
     path("preferences/", views.preferences, name="preferences"),
+    # Monitoring: no login; details and metrics need a token or an allowed address (jobs.health).
+    path("healthz", health.healthz, name="healthz"),
+    path("healthz/details", health.healthz_details, name="healthz_details"),
+    path("metrics", metrics.metrics, name="metrics"),
 ]

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from jobs import selectors, sync, tasks
-from jobs.forms import JobFilterForm, PreferencesForm, TrackJobsForm
+from jobs.forms import JobFilterForm, PreferencesForm, ProgressForm, StepsForm, TrackJobsForm, parse_id
 from jobs.middleware import SESSION_KEY as TZ_SESSION_KEY
 from jobs.models import CloudAccount, Job, Kind, Status, SyncRun, UserPreference
 
@@ -40,8 +40,30 @@ def _require_operator(request: HttpRequest) -> None:
         raise PermissionDenied
 
 
-def _bad_request(request: HttpRequest, form: Form) -> HttpResponse:
-    return render(request, "jobs/bad_request.html", {"form": form}, status=400)
+def _bad_request(request, form: Form, back: str, target: str | None = None, swap="innerHTML", keep=True):
+    """400 naming each parameter the form refused, with a link to `back` (keeping the good ones
+    if `keep`); an htmx request gets that alone, swapped into `target` (default: the asker)."""
+    kept = [(k, v) for k, values in request.GET.lists() if keep and k not in form.errors for v in values]
+    context = {
+        "form": form,
+        "problems": [(form[n], form.data.getlist(n)) for n in form.errors if n in form.fields],
+        "back_url": back + ("?" + urlencode(kept) if kept else ""),
+        "restart_url": reverse("job_list") if isinstance(form, JobFilterForm) else None,
+    }
+    if not _fragment(request):
+        return render(request, "jobs/bad_request.html", context, status=400)
+    response = render(request, "jobs/bad_request.html#problem", context, status=400)
+    response["HX-Reswap"] = swap
+    if target:
+        response["HX-Retarget"] = target
+    return response
+
+
+def _bad_filters(request: HttpRequest, form: JobFilterForm) -> HttpResponse:
+    """The job list, counts and export: back to the list; a bad poll changes no rows."""
+    if "since" in request.GET:
+        return _bad_request(request, form, reverse("job_list"), swap="none")
+    return _bad_request(request, form, reverse("job_list"), target="#results")
 
 
 # --- overview -----------------------------------------------------------------------------
@@ -100,7 +122,7 @@ def _list_url(params, **extra):
 def job_list(request: HttpRequest) -> HttpResponse:
     form = _filter_form(request)
     if not form.is_valid():
-        return _bad_request(request, form)
+        return _bad_filters(request, form)
     filters = form.cleaned_data
     qs = selectors.filter_jobs(filters)
     params = form.filter_params()
@@ -160,7 +182,7 @@ def job_counts(request: HttpRequest) -> HttpResponse:
     """Bounded total and per-status chips for the current filters (loaded after the rows)."""
     form = _filter_form(request)
     if not form.is_valid():
-        return _bad_request(request, form)
+        return _bad_filters(request, form)
     filters = form.cleaned_data
     total = selectors.bounded_count(selectors.filter_jobs(filters))
     without_status = dict(filters, status=[])
@@ -255,7 +277,7 @@ def _csv_rows(qs):
 def job_export(request: HttpRequest) -> HttpResponse:
     form = _filter_form(request)
     if not form.is_valid():
-        return _bad_request(request, form)
+        return _bad_filters(request, form)
     qs = selectors.filter_jobs(form.cleaned_data)
     response = StreamingHttpResponse(_csv_rows(qs), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
@@ -279,14 +301,13 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         m.advice = (m.suggestion or m.suggestion_en) if zh else (m.suggestion_en or m.suggestion)
     timeline = selectors.timeline(job, events, now)
     # The steps come in pages (keyset on the event id); totals always cover every step.
-    after = request.GET.get("after_event")
+    form = StepsForm(request.GET)
+    if not form.is_valid():
+        return _bad_request(request, form, reverse("job_detail", args=[job.pk]), target="#more-steps")
+    after = form.cleaned_data["after_event"]
     start = 0
     if after:
-        try:
-            after_id = int(after)
-        except ValueError:
-            return HttpResponse(_("Bad event id."), status=400, content_type="text/plain")
-        start = next((i + 1 for i, s in enumerate(timeline.steps) if s.event.pk == after_id), len(timeline.steps))
+        start = next((i + 1 for i, s in enumerate(timeline.steps) if s.event.pk == after), len(timeline.steps))
     steps = timeline.steps[start : start + STEPS_PAGE]
     left = len(timeline.steps) - start - len(steps)
     more_steps_url = None
@@ -355,7 +376,7 @@ def _progress_context(runs):
 @require_POST
 def sync_now(request: HttpRequest) -> HttpResponse:
     _require_operator(request)
-    account = get_object_or_404(CloudAccount, pk=request.POST.get("account") or 0)
+    account = get_object_or_404(CloudAccount, pk=parse_id(request.POST.get("account")) or 0)
     kinds = account.sync_kinds(request.POST.getlist("kind")) or None
     runs = tasks.start_manual_sync(account, kinds=kinds)
     context = dict(_progress_context(runs), account=account)
@@ -366,17 +387,14 @@ def sync_now(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def sync_progress(request: HttpRequest) -> HttpResponse:
-    try:
-        ids = [int(v) for v in request.GET.getlist("run")][:20]
-    except ValueError:
-        return HttpResponse(_("Bad run id."), status=400, content_type="text/plain")
-    if not ids:
-        return HttpResponse(_("Bad run id."), status=400, content_type="text/plain")
-    runs = selectors.sync_runs(ids)
+    form = ProgressForm(request.GET)
+    if not form.is_valid():  # the poll stops: the answer replaces the element that polls
+        return _bad_request(request, form, reverse("sync"), swap="outerHTML", keep=False)
+    runs = selectors.sync_runs(form.cleaned_data["run"])
     if not runs:
         raise Http404
     context = _progress_context(runs)
-    if request.GET.get("v") == _progress_version(runs):
+    if form.cleaned_data["v"] == _progress_version(runs):
         return HttpResponse(status=204)
     return render(request, "jobs/sync.html#progress", context)
 

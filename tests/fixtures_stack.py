@@ -3,6 +3,7 @@ Celery subprocesses, the worker/beat processes of a test, and a throw-away Postg
 with Redis (``production_stack``)."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -52,16 +53,27 @@ class Stack:
         self.procs = []
 
     def start(self, *args, name):
-        log = open(self.log_dir / f"{name}.log", "w")
+        """``celery -A dashboard *args``, in a process group of its own (so ``kill`` can take its
+        pool processes with it, as kill -9 of a container or a lost host would)."""
+        log = open(self.log_dir / f"{name}.log", "a")
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "dashboard", *args],
             cwd=ROOT,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.procs.append((proc, log))
         return proc
+
+    def kill(self, proc):
+        """kill -9 the process group of ``proc`` (one this stack started) and forget it."""
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        for entry in [e for e in self.procs if e[0] is proc]:
+            self.procs.remove(entry)
+            entry[1].close()
 
     def stop(self):
         for proc, _log in self.procs:
@@ -70,7 +82,7 @@ class Stack:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             log.close()
 

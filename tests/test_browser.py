@@ -171,7 +171,7 @@ def test_it_loads_more_rows(page):
     page.locator(".chips").wait_for()
     first = row_ids(page)
     page.get_by_role("link", name="Load more").click()
-    page.wait_for_function("document.querySelectorAll('#job-rows tr[id^=job-]').length > 50")
+    page.wait_for_function("() => document.querySelectorAll('#job-rows tr[id^=job-]').length > 50")
     both = row_ids(page)
     assert both[:50] == first and len(set(both)) == len(both)
     assert both == expected_ids()[:50] + [

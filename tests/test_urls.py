@@ -6,6 +6,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 pytestmark = pytest.mark.django_db
 
 PUBLIC = {"login", "set_language"}  # set_language only sets the language cookie
+# Monitoring (jobs/health.py, jobs/metrics.py): no login and no page: a status word, or 404 while
+# neither METRICS_TOKEN nor METRICS_ALLOW is set (tests/test_observability.py covers the rest).
+MONITORING = {"healthz", "healthz_details", "metrics"}
 SAMPLE_KWARGS = {
     "pk": "1",
     "object_id": "1",
@@ -54,6 +57,10 @@ def test_it_requires_a_login_for(client, route, name):
         response = getattr(client, method)(path)
         if name in PUBLIC:
             assert response.status_code in (200, 302, 405)
+            continue
+        if name in MONITORING:
+            assert response.status_code in (404, 405, 503), (method, path, response.status_code)
+            assert b"<" not in response.content, (method, path)
             continue
         # Anonymous: a redirect to the login page (the admin's own login for admin URLs).
         assert response.status_code == 302, (method, path, response.status_code)

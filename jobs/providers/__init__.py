@@ -5,6 +5,7 @@ import threading
 from django.conf import settings
 
 from jobs.crypto import CredentialError
+from jobs.endpoints import refused_address
 from jobs.providers import huawei, quota, tencent
 from jobs.providers.base import TRANSLATION, ConfigError, Provider
 from jobs.providers.huawei import HuaweiProvider, IamPassword
@@ -40,10 +41,28 @@ def get_provider(account, **http_options) -> Provider:
     Raises ConfigError when the account cannot work (bad region/bucket/endpoint, no secret,
     a secret that CREDENTIALS_KEY cannot decrypt).
     """
+    _refuse_link_local(account)
     provider = _client(account, {**http_options_from_settings(), **http_options})
     rps = account.max_rps or settings.SYNC_DEFAULT_MAX_RPS or quota.default_rps(provider.documented_rps)
     provider.http.quota = quota.governor(provider.tenant_key, rps)
     return provider
+
+
+def _refuse_link_local(account) -> None:
+    """The admin form refuses a link-local or metadata endpoint; this catches accounts saved
+    before it did, and a name that has come to resolve to such an address since (one lookup per
+    sync; jobs.endpoints)."""
+    if settings.ALLOW_LINK_LOCAL_ENDPOINTS:
+        return
+    for field in ("endpoint", "iam_endpoint"):
+        url = getattr(account, field, "")
+        address = refused_address(url) if url else None
+        if address is not None:
+            raise ConfigError(
+                f"the {field.replace('_', ' ')} {url} reaches {address}, a link-local or cloud metadata "
+                "address; refused (ALLOW_LINK_LOCAL_ENDPOINTS=true allows it)",
+                code="link_local_endpoint",
+            )
 
 
 def _client(account, options: dict) -> Provider:

@@ -185,8 +185,8 @@ def status_chart(rows, statuses):
         )
     legend = format_html_join(
         "",
-        '<span class="legend-item"><span class="swatch" style="background:{}"></span>{}</span>',
-        ((STATUS_COLOURS[v], label) for v, label in statuses),
+        '<span class="legend-item"><span class="swatch swatch-{}"></span>{}</span>',
+        ((v, label) for v, label in statuses),
     )
     svg = format_html(
         '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="status-chart-title" '
