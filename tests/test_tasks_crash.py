@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -74,8 +75,9 @@ def outcome(query, run_id):
     return query(f"SELECT outcome FROM jobs_syncrun WHERE id = {run_id}")[0][0]
 
 
-def kill_mid_sync_and_restart(env, query, tmp_path):
-    """A manual sync's worker is killed while the sync runs; the restarted worker must finish it."""
+@contextmanager
+def manual_sync_running(env, query, tmp_path):
+    """A slow fakecloud, a worker, and a manual sync it is running: (stack, worker, fc, run id)."""
     env.update(SYNC_LEASE_SECONDS=str(LEASE))
     fc = slow_fakecloud()
     stack = Stack(env, tmp_path)
@@ -85,6 +87,15 @@ def kill_mid_sync_and_restart(env, query, tmp_path):
         worker = start_worker(stack)
         run_id = queue_manual_sync(env)
         wait_until(lambda: outcome(query, run_id) == "running", stack, "the sync to start")
+        yield stack, worker, fc, run_id
+    finally:
+        stack.stop()
+        fc.stop()
+
+
+def kill_mid_sync_and_restart(env, query, tmp_path):
+    """A manual sync's worker is killed while the sync runs; the restarted worker must finish it."""
+    with manual_sync_running(env, query, tmp_path) as (stack, worker, fc, run_id):
         stack.kill(worker)
         assert outcome(query, run_id) == "running"  # killed in the middle
 
@@ -94,9 +105,6 @@ def kill_mid_sync_and_restart(env, query, tmp_path):
         (jobs,) = query("SELECT COUNT(*) FROM jobs_job WHERE kind = 'avatar_training'")[0]
         assert jobs == len(fc.jobs("avatar"))
         assert query("SELECT id FROM jobs_syncrun WHERE outcome IN ('running', 'queued')") == []
-    finally:
-        stack.stop()
-        fc.stop()
 
 
 def test_the_embedded_broker_runs_a_sync_killed_with_its_worker_again(tmp_path):
@@ -116,24 +124,13 @@ def test_redis_runs_a_sync_killed_with_its_worker_again(production_stack, tmp_pa
 def test_a_sync_whose_pool_process_died_runs_again(tmp_path):
     """The OOM killer takes the pool process alone: the worker sends the task again."""
     env, query = embedded(tmp_path)
-    env.update(SYNC_LEASE_SECONDS=str(LEASE))
-    fc = slow_fakecloud()
-    stack = Stack(env, tmp_path)
-    try:
-        manage(env, "migrate", "--noinput", "-v0")
-        manage(env, "demo_setup", "--fakecloud-url", fc.url, "--no-track")
-        worker = start_worker(stack)
-        run_id = queue_manual_sync(env)
-        wait_until(lambda: outcome(query, run_id) == "running", stack, "the sync to start")
+    with manual_sync_running(env, query, tmp_path) as (stack, worker, _fc, run_id):
         pool = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True).stdout.split()
         assert len(pool) == 1
         os.kill(int(pool[0]), signal.SIGKILL)
 
         wait_until(lambda: outcome(query, run_id) in FINISHED, stack, "the sync to run again")
         assert outcome(query, run_id) == "succeeded", stack.logs()
-    finally:
-        stack.stop()
-        fc.stop()
 
 
 def test_the_dispatcher_resyncs_an_account_whose_killed_sync_was_lost(production_stack, tmp_path):
