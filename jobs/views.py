@@ -184,9 +184,8 @@ def job_counts(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _bad_filters(request, form)
     filters = form.cleaned_data
-    total = selectors.bounded_count(selectors.filter_jobs(filters))
-    without_status = dict(filters, status=[])
-    chips = selectors.status_chips(selectors.filter_jobs(without_status))
+    chips = selectors.status_chips(selectors.filter_jobs(dict(filters, status=[])))
+    total = selectors.total_of(chips, filters["status"])
     params = [(k, v) for k, v in form.filter_params() if k != "status"]
     selected = set(filters["status"])
     chip_links = []
