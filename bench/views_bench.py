@@ -218,7 +218,9 @@ def fill(n_jobs, n_events):
 
     make_assessment(job)
     with connection.cursor() as cur:
-        cur.execute("ANALYZE")
+        # A table at rest, as autovacuum leaves it: statistics, and on PostgreSQL the
+        # visibility map that lets a count be answered from an index alone.
+        cur.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
     return accounts, job, fill_seconds
 
 

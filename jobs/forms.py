@@ -2,6 +2,7 @@
 view reads goes through one) and the small POST forms of the dashboard: track short jobs,
 preferences."""
 
+import hashlib
 import re
 import zoneinfo
 from datetime import UTC, datetime, time, timedelta
@@ -109,6 +110,13 @@ class JobFilterForm(forms.Form):
     # A cursor holds a name of up to 512 characters, 4 bytes each in UTF-8, in base64.
     after = forms.CharField(label=_("Page cursor"), required=False, max_length=3000)
     since = forms.CharField(label=_("Changed since"), required=False, max_length=64)
+
+    def markup_key(self) -> str:
+        """What the rendered form depends on besides the language: the query string and the
+        accounts to choose from. templates/jobs/list.html caches the form's markup per worker
+        under it (thirteen widget templates cost a third of a full page)."""
+        query = self.data.urlencode() if hasattr(self.data, "urlencode") else repr(sorted(self.data.items()))
+        return hashlib.sha1(repr((query, self.fields["account"].choices)).encode()).hexdigest()
 
     def __init__(self, data=None, accounts=(), now=None, **kwargs):
         super().__init__(data, **kwargs)

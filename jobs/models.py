@@ -270,11 +270,7 @@ class Job(models.Model):
             # Stuck jobs: active status and an old state_changed_at.
             models.Index(fields=["status", "state_changed_at"], name="job_status_state_changed"),
             # Sync's detail queue: new or changed jobs of an account awaiting op-logs/detail.
-            models.Index(
-                fields=["account", "kind"],
-                condition=models.Q(needs_detail=True),
-                name="job_needs_detail",
-            ),
+            models.Index(fields=["account", "kind"], condition=models.Q(needs_detail=True), name="job_needs_detail"),
             # Job list filter by batch.
             models.Index(fields=["batch"], name="job_batch"),
             # Job detail: link an avatar job and its voice job. Partial: most jobs have no link,
@@ -292,6 +288,8 @@ class Job(models.Model):
             models.Index(
                 fields=["account", "kind", "status"], condition=models.Q(gone=False), name="job_overview_counts"
             ),
+            # The job list's status chips: a bounded count per status from the index alone.
+            models.Index(fields=["status"], condition=models.Q(gone=False), name="job_live_status"),
         ]
 
     def __str__(self):

@@ -8,9 +8,9 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -22,17 +22,13 @@ from django.utils.dateparse import parse_datetime
 
 from jobs.models import (
     ACTIVE_STATUSES,
-    Assessment,
     CloudAccount,
     Job,
-    JobEvent,
     Status,
     SyncRun,
 )
-from jobs.status import unified_status
 
 COUNT_LIMIT = 1000
-EVENTS_CACHE_SECONDS = 600
 STATUS_COUNTS_CACHE_SECONDS = 60
 
 # sort name -> (field, descending); the id breaks ties in the same direction.
@@ -242,7 +238,8 @@ def status_chips(qs_without_status: QuerySet[Job], limit: int = COUNT_LIMIT) -> 
     each status's COUNT over at most limit+1 rows (each can use a status index) is one arm of
     a UNION ALL. Nine ORM queries cost more to build than to run."""
     marker = f"status-{uuid.uuid4().hex}"
-    inner = qs_without_status.filter(status=marker).order_by().values("pk")[: limit + 1]
+    # Selecting the status alone lets job_live_status answer without the table's rows.
+    inner = qs_without_status.filter(status=marker).order_by().values("status")[: limit + 1]
     sql, params = inner.query.sql_with_params()
     at = [i for i, value in enumerate(params) if value == marker]
     if len(at) != 1:  # a filter compiled the status twice (or not at all): one query each
@@ -283,128 +280,6 @@ def changed_since(qs: QuerySet[Job], since: datetime, size: int = 50) -> list[Jo
         .only(*ROW_FIELDS)
         .order_by(F("synced_at").desc(), F("id").desc())[:size]
     )
-
-
-# --- job detail ---------------------------------------------------------------------------
-
-
-class EventRow(NamedTuple):
-    pk: int
-    occurred_at: datetime
-    source: str
-    action: str
-    operator: str
-    from_state: str
-    to_state: str
-    message: str
-
-
-@dataclass
-class Step:
-    event: EventRow
-    label: str
-    since_previous: timedelta | None = None
-    duration: timedelta | None = None  # time spent in this step until the next (or now)
-    stuck: bool = False
-    limit: timedelta | None = None
-    current: bool = False
-
-
-@dataclass
-class Timeline:
-    steps: list = field(default_factory=list)
-    totals: list = field(default_factory=list)  # [(label, timedelta, stuck)]
-    total: timedelta | None = None
-
-
-def job_detail(pk: int) -> tuple[Job, Job | None, list[EventRow], Assessment | None]:
-    """The job with its account, linked job, events (time order) and assessment + metrics."""
-    job = Job.objects.select_related("account").get(pk=pk)
-    # One indexed column per lookup (job_remote_id, the partial job_linked) and the account
-    # checked here: with the account in SQL too, a planner without statistics may pick the
-    # account index and scan half the table.
-    fields = ("id", "account_id", "name", "kind", "remote_id", "status")
-    if job.linked_job_id:
-        candidates = Job.objects.filter(remote_id=job.linked_job_id).only(*fields)[:10]
-    else:
-        candidates = (
-            Job.objects.filter(linked_job_id=job.remote_id)
-            .exclude(linked_job_id="")
-            .exclude(pk=job.pk)
-            .only(*fields)[:10]
-        )
-    linked = next((c for c in candidates if c.account_id == job.account_id), None)
-    events = job_events(job)
-    assessment = Assessment.objects.filter(job=job).prefetch_related("metrics").first()
-    return job, linked, events, assessment
-
-
-def job_events(job: Job) -> list[EventRow]:
-    """The job's events in time order, as plain tuples (a busy job has thousands).
-
-    Events are append-only, so (count, max id) identifies the set: that one aggregate on the
-    timeline index decides whether the cached tuples are still right (first_seen_at guards
-    against a reused job id)."""
-    mark = JobEvent.objects.filter(job=job).aggregate(n=Count("id"), last=Max("id"))
-    key = f"jobs:events:{job.pk}:{job.first_seen_at.timestamp()}:{mark['n']}:{mark['last']}"
-    events = cache.get(key)
-    if events is None:
-        events = [
-            EventRow(*row)
-            for row in JobEvent.objects.filter(job=job)
-            .order_by("occurred_at", "id")
-            .values_list("id", "occurred_at", "source", "action", "operator", "from_state", "to_state", "message")
-        ]
-        cache.set(key, events, EVENTS_CACHE_SECONDS)
-    return events
-
-
-def timeline(job: Job, events: list[EventRow], now: datetime | None = None) -> Timeline:
-    """Steps in time order with the time between them, time spent per state and stuck marks.
-
-    A step is a state change (to_state) or, for op-log entries without one, the action. The
-    last step of a job still in progress lasts until now; a settled job's last step has no
-    duration.
-    """
-    now = now or timezone.now()
-    tl = Timeline()
-    settled = job.status not in ACTIVE_STATUSES and job.status not in (Status.NEEDS_ACTION, Status.PAUSED)
-    totals = {}
-    order = []
-    prev = None
-    for ev in events:
-        label = ev.to_state or ev.action or ev.source
-        step = Step(event=ev, label=label)
-        if prev is not None:
-            step.since_previous = ev.occurred_at - prev.event.occurred_at
-            prev.duration = step.since_previous
-        tl.steps.append(step)
-        prev = step
-    if prev is not None and not settled:
-        prev.duration = max(now - prev.event.occurred_at, timedelta(0))
-        prev.current = True
-    judged = {}  # label -> (limit, moving): a few labels repeat over thousands of steps
-    for step in tl.steps:
-        if step.duration is None:
-            continue
-        if step.label not in judged:
-            judged[step.label] = (
-                stuck_limit(job.kind, step.label),
-                unified_status(job.kind, step.label) in ACTIVE_STATUSES,
-            )
-        limit, moving = judged[step.label]
-        step.limit = limit
-        step.stuck = bool(limit) and moving and step.duration > limit
-        if step.label not in totals:
-            order.append(step.label)
-            totals[step.label] = [timedelta(0), False]
-        totals[step.label][0] += step.duration
-        totals[step.label][1] |= step.stuck
-    tl.totals = [(label, totals[label][0], totals[label][1]) for label in order]
-    if tl.steps:
-        end = tl.steps[-1].event.occurred_at if settled else now
-        tl.total = end - tl.steps[0].event.occurred_at
-    return tl
 
 
 # --- overview -----------------------------------------------------------------------------

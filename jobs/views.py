@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from jobs import selectors, sync, tasks
+from jobs import selectors, sync, tasks, timelines
 from jobs.forms import JobFilterForm, PreferencesForm, ProgressForm, StepsForm, TrackJobsForm, parse_id
 from jobs.middleware import SESSION_KEY as TZ_SESSION_KEY
 from jobs.models import CloudAccount, Job, Kind, Status, SyncRun, UserPreference
@@ -146,6 +146,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "first_url": _list_url(params),
         "is_later_page": bool(filters.get("cursor")),
         "accounts": form.fields["account"].choices,
+        "form_key": form.markup_key(),
     }
     if _fragment(request):
         if filters.get("cursor"):
@@ -290,7 +291,7 @@ def job_export(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        job, linked, events, assessment = selectors.job_detail(pk)
+        job, linked, events, assessment = timelines.job_detail(pk)
     except Job.DoesNotExist:
         raise Http404 from None
     now = timezone.now()
@@ -298,7 +299,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     zh = (translation.get_language() or "").startswith("zh")
     for m in metrics:
         m.advice = (m.suggestion or m.suggestion_en) if zh else (m.suggestion_en or m.suggestion)
-    timeline = selectors.timeline(job, events, now)
+    timeline = timelines.timeline(job, events, now)
     # The steps come in pages (keyset on the event id); totals always cover every step.
     form = StepsForm(request.GET)
     if not form.is_valid():

@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from jobs import selectors
+from jobs import selectors, timelines
 from jobs.models import Job
 from tests.fixtures_ui import make_account, make_event, make_job
 
@@ -81,7 +81,7 @@ def test_it_builds_a_timeline_with_durations_totals_and_stuck_marks(account):
         make_event(job, t0 + timedelta(hours=5), to_state="PROCESSING"),
         make_event(job, t0 + timedelta(hours=105), to_state="SUCCEED"),
     ]
-    tl = selectors.timeline(job, events, now)
+    tl = timelines.timeline(job, events, now)
     assert [s.since_previous for s in tl.steps] == [
         None,
         timedelta(hours=1),
@@ -100,7 +100,7 @@ def test_it_lets_the_current_state_of_a_running_job_last_until_now(account):
     now = timezone.now()
     job = make_job(account, kind="voice_training", state="PROCESSING")
     events = [make_event(job, now - timedelta(hours=3), to_state="PROCESSING")]
-    tl = selectors.timeline(job, events, now)
+    tl = timelines.timeline(job, events, now)
     assert tl.steps[0].current and tl.steps[0].duration == timedelta(hours=3)
 
 
@@ -141,8 +141,8 @@ def test_it_answers_a_poll_from_the_synced_index(account):
 def test_it_finds_linked_jobs_both_ways(account):
     voice = make_job(account, kind="voice_training", state="SUCCEED")
     avatar = make_job(account, kind="avatar_training", linked_job_id=voice.remote_id)
-    assert selectors.job_detail(avatar.pk)[1].pk == voice.pk
-    assert selectors.job_detail(voice.pk)[1].pk == avatar.pk
+    assert timelines.job_detail(avatar.pk)[1].pk == voice.pk
+    assert timelines.job_detail(voice.pk)[1].pk == avatar.pk
 
 
 @pytest.mark.db_sensitive

@@ -143,6 +143,23 @@ def test_it_returns_a_partial_to_htmx_and_the_full_page_on_history_restore(viewe
     assert "HX-Request" in partial["Vary"]
 
 
+def test_the_cached_filter_form_follows_the_query_the_accounts_and_the_language(viewer_client, account):
+    def checked(response, name):
+        return set(re.findall(rf'name="{name}" value="([^"]+)" checked', response.content.decode()))
+
+    make_job(account)
+    assert checked(viewer_client.get("/jobs/?kind=translation"), "kind") == {"translation"}
+    assert checked(viewer_client.get("/jobs/"), "kind") == set()
+    assert 'value="teacher"' in viewer_client.get("/jobs/?q=teacher").content.decode()
+    assert 'value="teacher"' not in viewer_client.get("/jobs/?q=teach").content.decode()
+    account.name = "huawei-renamed"
+    account.save()
+    page = viewer_client.get("/jobs/").content.decode()
+    assert "huawei-renamed" in page and "huawei-main" not in page
+    assert "搜索" in viewer_client.get("/jobs/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "搜索" not in viewer_client.get("/jobs/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+
 def test_it_keeps_every_filter_in_the_links(viewer_client, account):
     for _ in range(60):
         make_job(account, state="TRAINING", batch="b1")
