@@ -12,6 +12,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='job',
-            index=models.Index(condition=models.Q(('gone', False)), fields=['status'], name='job_live_status'),
+            index=models.Index(condition=models.Q(('gone', False)), fields=['status', 'first_seen_at'], name='job_live_status'),
         ),
     ]
