@@ -1,0 +1,113 @@
+"""The job list: filters, keyset pages, the poll and the per-status counts."""
+
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from jobs import selectors
+from jobs.models import Job
+from jobs.views.common import EPOCH, PAGE_SIZE, _bad_filters, _filter_form, _fragment
+
+
+def _mark_stuck(rows):
+    now = timezone.now()
+    for job in rows:
+        job.is_stuck = selectors.is_stuck(job, now)
+
+
+def _list_url(params, **extra):
+    query = list(params) + [(k, v) for k, v in extra.items() if v not in (None, "")]
+    return reverse("job_list") + ("?" + urlencode(query) if query else "")
+
+
+@require_GET
+@vary_on_headers("HX-Request", "HX-History-Restore-Request")
+def job_list(request: HttpRequest) -> HttpResponse:
+    form = _filter_form(request)
+    if not form.is_valid():
+        return _bad_filters(request, form)
+    filters = form.cleaned_data
+    qs = selectors.filter_jobs(filters)
+    params = form.filter_params()
+
+    if filters["since"]:
+        return _poll(request, form, qs, params, filters["since"])
+
+    cursor = selectors.change_cursor()
+    page = selectors.job_page(qs, filters["sort"], filters.get("cursor"), PAGE_SIZE)
+    _mark_stuck(page.rows)
+    context = {
+        "form": form,
+        "page": page,
+        "params": params,
+        "query": urlencode(params),
+        "more_url": _list_url(params, after=page.next_cursor) if page.next_cursor else None,
+        # An empty cache polls from the epoch, so the first sync's rows appear on their own.
+        "poll_url": _list_url(params, since=(cursor or EPOCH).isoformat()),
+        "counts_url": reverse("job_counts") + ("?" + urlencode(params) if params else ""),
+        "export_url": reverse("job_export") + ("?" + urlencode(params) if params else ""),
+        "first_url": _list_url(params),
+        "is_later_page": bool(filters.get("cursor")),
+        "accounts": form.fields["account"].choices,
+        "form_key": form.markup_key(),
+    }
+    if _fragment(request):
+        if filters.get("cursor"):
+            name = "more"
+        elif request.htmx.target == "listing":
+            name = "listing"
+        else:
+            name = "results"
+        return render(request, f"jobs/list.html#{name}", context)
+    return render(request, "jobs/list.html", context)
+
+
+def _poll(request, form, qs, params, since):
+    """Rows changed since the cursor, or 204 when nothing changed."""
+    changed_ids = list(Job.objects.filter(synced_at__gt=since).order_by().values_list("id", flat=True)[:500])
+    if not changed_ids:
+        return HttpResponse(status=204)
+    rows = selectors.changed_since(qs, since, PAGE_SIZE)
+    _mark_stuck(rows)
+    cursor = selectors.change_cursor()
+    context = {
+        "form": form,
+        "rows": rows,
+        # Old copies of changed rows go (the re-inserted ones included, whatever the cap).
+        "removed": sorted(set(changed_ids) | {job.pk for job in rows}),
+        "poll_url": _list_url(params, since=cursor.isoformat()),
+        "counts_url": reverse("job_counts") + ("?" + urlencode(params) if params else ""),
+    }
+    return render(request, "jobs/list.html#poll", context)
+
+
+@require_GET
+def job_counts(request: HttpRequest) -> HttpResponse:
+    """Bounded total and per-status chips for the current filters (loaded after the rows)."""
+    form = _filter_form(request)
+    if not form.is_valid():
+        return _bad_filters(request, form)
+    filters = form.cleaned_data
+    chips = selectors.status_chips(selectors.filter_jobs(dict(filters, status=[])))
+    total = selectors.total_of(chips, filters["status"])
+    params = [(k, v) for k, v in form.filter_params() if k != "status"]
+    selected = set(filters["status"])
+    chip_links = []
+    for value, label, count in chips:
+        toggled = sorted(selected ^ {value})
+        chip_links.append(
+            {
+                "value": value,
+                "label": label,
+                "count": count,
+                "active": value in selected,
+                "url": _list_url(params + [("status", s) for s in toggled]),
+            }
+        )
+    context = {"total": total, "chips": chip_links, "form": form}
+    return render(request, "jobs/list.html#counts", context)
