@@ -2,8 +2,8 @@
 also reads ./gunicorn.conf.py by itself when started from the repository root). Flags on the
 command line override these.
 
-The pages are CPU-bound (bench/soak: 25-50 ms of CPU for a job-list page on the 2-core VM), so
-one worker process per CPU keeps the CPUs busy; more processes only queue the same work
+The pages are CPU-bound (bench/soak: 6-10 ms of CPU for a job-list request on the 2-core VM),
+so one worker process per CPU keeps the CPUs busy; more processes only queue the same work
 elsewhere (4 sync workers and 2 gthread workers x 4 threads served the same requests/s within
 the noise of a shared machine). gthread is chosen for what it does besides:
 - the worker's heartbeat runs on its own thread, so a long response is not killed: a sync
