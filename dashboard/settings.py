@@ -216,6 +216,8 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
+# The admin shows dates as the app does (Y-m-d H:i), in both languages.
+FORMAT_MODULE_PATH = ["dashboard.formats"]
 USE_TZ = True
 TIME_ZONE = envstr("TIME_ZONE", "UTC")
 

@@ -14,6 +14,8 @@ from django.utils.html import format_html
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
+from django_celery_beat.models import PeriodicTask
 
 from jobs import sync, tasks
 from jobs.forms_admin import CloudAccountForm
@@ -73,15 +75,28 @@ class CloudAccountAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["name", "provider", "region", "endpoint", "enabled"]}),
-        (_("Huawei Cloud MetaStudio"), {"fields": ["project_id"]}),
-        (_("Tencent Cloud CI"), {"fields": ["bucket", "queue_id", "list_path"]}),
+        # The cloud-* classes: admin_account.js shows only the chosen cloud's fieldsets.
+        (_("Huawei Cloud MetaStudio"), {"fields": ["project_id"], "classes": ["cloud-huawei"]}),
+        (_("Tencent Cloud CI"), {"fields": ["bucket", "queue_id", "list_path"], "classes": ["cloud-tencent"]}),
         (
             _("Credentials (write-only)"),
-            {"fields": ["access_key_id", "secret_key", "clear_secret_key", "token", "clear_token"]},
+            {
+                "fields": [
+                    "access_key_id",
+                    "secret_key",
+                    "clear_secret_key",
+                    "token",
+                    "clear_token",
+                    "check_credentials",
+                ]
+            },
         ),
         (
             _("Huawei IAM user (token auth, instead of AK/SK)"),
-            {"fields": ["iam_domain", "iam_user", "iam_password", "clear_iam_password", "iam_endpoint"]},
+            {
+                "fields": ["iam_domain", "iam_user", "iam_password", "clear_iam_password", "iam_endpoint"],
+                "classes": ["cloud-huawei"],
+            },
         ),
         (_("Sync"), {"fields": ["kinds", "sync_interval", "active_sync_interval", "full_sync_interval", "max_rps"]}),
         (_("Status"), {"fields": readonly_fields}),
@@ -100,20 +115,20 @@ class CloudAccountAdmin(admin.ModelAdmin):
         for title, opts in self.fieldsets:
             if obj is None and opts["fields"] is self.readonly_fields:
                 continue
-            fieldsets.append((title, {"fields": [f for f in opts["fields"] if f not in hidden]}))
+            fieldsets.append((title, {**opts, "fields": [f for f in opts["fields"] if f not in hidden]}))
         return fieldsets
 
-    @admin.display(description=_("secret"))
+    @admin.display(description=_("Secret"))
     def secret_state(self, obj):
         if obj.has_secret_key:
             return _("set")
         return _("IAM user") if obj.uses_iam else _("not set")
 
-    @admin.display(description=_("last error"))
+    @admin.display(description=_("Last error"))
     def short_error(self, obj):
         return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
 
-    @admin.display(description=_("sync lease"))
+    @admin.display(description=_("Sync lease"))
     def lease_state(self, obj):
         if obj.lease_owner and obj.lease_until and obj.lease_until >= timezone.now():
             return _("held by a sync until %(until)s") % {
@@ -121,9 +136,38 @@ class CloudAccountAdmin(admin.ModelAdmin):
             }
         return _("free")
 
-    @admin.display(description=_("cached jobs"))
+    @admin.display(description=_("Cached jobs"))
     def job_count(self, obj):
         return obj.jobs.count() if obj.pk else 0
+
+    class Media:
+        js = ["js/admin_account.js"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if form.cleaned_data.get("check_credentials"):
+            self._check_credentials(request, obj)
+
+    def _check_credentials(self, request, account):
+        """The "Test connection" action's call, right after a save: a wrong secret is said at once."""
+        try:
+            get_provider(account).check_connection()
+        except ProviderError as exc:
+            self.message_user(
+                request,
+                _("%(name)s was saved, but the cloud refused its credentials: %(error)s")
+                % {"name": account.name, "error": _safe_error(exc, account)},
+                messages.WARNING,
+            )
+        except Exception as exc:  # an unreachable endpoint or a bug: say what, never the secret
+            self.message_user(
+                request,
+                _("%(name)s was saved, but its credentials could not be tested: %(error)s")
+                % {"name": account.name, "error": type(exc).__name__},
+                messages.WARNING,
+            )
+        else:
+            self.message_user(request, _("%(name)s: the credentials work.") % {"name": account.name}, messages.SUCCESS)
 
     def has_trigger_sync_permission(self, request):
         return request.user.has_perm("jobs.trigger_sync")
@@ -211,6 +255,25 @@ class CloudAccountAdmin(admin.ModelAdmin):
         return None
 
 
+class NamedTaskForm(PeriodicTaskForm):
+    """django-celery-beat leaves "Task (registered)" empty on a saved task (only "Task (custom)"
+    holds the name): preselect it, so the change form says which task runs."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.initial.get("regtask"):
+            self.initial["regtask"] = self.instance.task
+
+
+class NamedPeriodicTaskAdmin(PeriodicTaskAdmin):
+    form = NamedTaskForm
+    list_display = ("name", "task", "enabled", "scheduler", "interval", "start_time", "last_run_at", "one_off")
+
+
+admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, NamedPeriodicTaskAdmin)
+
+
 class AssessmentMetricInline(admin.TabularInline):
     model = AssessmentMetric
     extra = 0
@@ -235,7 +298,7 @@ class JobAdmin(ReadOnlyAdmin):
     raw_id_fields = ["account"]
     readonly_fields = ["events_link"]
 
-    @admin.display(description=_("events"))
+    @admin.display(description=_("Events"))
     def events_link(self, obj):
         return format_html('<a href="../../../jobevent/?job__id__exact={}">{}</a>', obj.pk, _("timeline"))
 

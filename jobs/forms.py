@@ -26,7 +26,12 @@ SORT_CHOICES = [
     ("updated", _("Recently updated")),
     ("created", _("Recently created")),
     ("name", _("Name")),
+    ("state_age", _("Longest in state")),
+    ("started", _("Recently started")),
+    ("finished", _("Recently finished")),
 ]
+# A URL may ask for the first `n` rows (how far "Load more" went: Back shows them again), up to this.
+MAX_ROWS = 1000
 TRUE_VALUES = ("1", "on", "true", "yes")
 FALSE_VALUES = ("", "0", "off", "false", "no")
 STATE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -110,6 +115,7 @@ class JobFilterForm(forms.Form):
     # A cursor holds a name of up to 512 characters, 4 bytes each in UTF-8, in base64.
     after = forms.CharField(label=_("Page cursor"), required=False, max_length=3000)
     since = forms.CharField(label=_("Changed since"), required=False, max_length=64)
+    n = forms.IntegerField(label=_("Rows shown"), required=False, min_value=1, max_value=10**9)
 
     def markup_key(self) -> str:
         """What the rendered form depends on besides the language: the query string and the
@@ -146,6 +152,9 @@ class JobFilterForm(forms.Form):
 
     def clean_sort(self):
         return self.cleaned_data["sort"] or selectors.DEFAULT_SORT
+
+    def clean_n(self):
+        return min(self.cleaned_data["n"] or 0, MAX_ROWS) or None
 
     def clean_since(self):
         raw = self.cleaned_data["since"]
@@ -189,17 +198,25 @@ class JobFilterForm(forms.Form):
         end = _midnight(day_to, tz, days=1) if day_to else None
         return start, end
 
-    # Query strings for links: the filters without the page cursor.
+    # Query strings for links: the filters without the page cursor or position.
     def filter_params(self):
         data = self.data
         params = []
         for name in self.fields:
-            if name in ("after", "since"):
+            if name in ("after", "since", "n"):
                 continue
             for value in data.getlist(name) if hasattr(data, "getlist") else [data.get(name)]:
                 if value not in (None, ""):
                     params.append((name, value))
         return params
+
+    def picked(self):
+        """{menu: labels of its ticked choices} for the filter menus' buttons ("Kind: Voice")."""
+        picked = {}
+        for name in MULTI:
+            chosen = {str(v) for v in self[name].value() or ()}
+            picked[name] = [str(label) for value, label in self.fields[name].choices if str(value) in chosen]
+        return picked
 
     def active_count(self):
         return sum(1 for name, _v in self.filter_params() if name != "sort")
@@ -251,16 +268,42 @@ class TrackJobsForm(forms.Form):
     )
 
     MAX_IDS = 200
+    MAX_NAMED = 20  # bad ids named one by one; the rest counted
+    # MetaStudio short-job ids are UUIDs (CreateShortJob's job_id; reference §1, §5).
+    SHORT_JOB_ID_RE = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["account"]
+        only = list(field.queryset[:2])
+        if len(only) == 1:  # one Huawei account: nothing to choose
+            field.initial, field.empty_label = only[0].pk, None
 
     def clean_ids(self):
-        ids = []
+        ids, bad = [], []
         for raw in re.split(r"[\s,;]+", self.cleaned_data["ids"]):
-            if not raw:
-                continue
-            if not JOB_ID_RE.match(raw):
-                raise forms.ValidationError(_("%(id)s is not a job id."), code="invalid", params={"id": raw[:80]})
-            if raw not in ids:
-                ids.append(raw)
+            if raw and not self.SHORT_JOB_ID_RE.match(raw):
+                bad.append(raw)
+            elif raw and raw.lower() not in ids:
+                ids.append(raw.lower())
+        if bad:
+            errors = [
+                forms.ValidationError(
+                    _("“%(id)s” cannot be a short-job id: they look like 26f06524-4f75-4b3a-a853-b649a21aaf66."),
+                    code="invalid",
+                    params={"id": raw[:80]},
+                )
+                for raw in bad[: self.MAX_NAMED]
+            ]
+            if len(bad) > self.MAX_NAMED:
+                errors.append(
+                    forms.ValidationError(
+                        _("… and %(n)d more that cannot be ids."),
+                        code="invalid",
+                        params={"n": len(bad) - self.MAX_NAMED},
+                    )
+                )
+            raise forms.ValidationError(errors)
         if not ids:
             raise forms.ValidationError(_("Paste at least one job id."), code="required")
         if len(ids) > self.MAX_IDS:

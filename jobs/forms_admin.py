@@ -69,20 +69,27 @@ def _secret(label, help_text=""):
 
 
 class CloudAccountForm(forms.ModelForm):
-    endpoint = _override_url(_("endpoint override"), "endpoint")
-    secret_key = _secret(_("secret key"))
-    clear_secret_key = forms.BooleanField(label=_("clear the stored secret key"), required=False)
-    token = _secret(_("token"), _("Huawei X-Auth-Token, or a Tencent temporary-credential session token. Optional."))
-    clear_token = forms.BooleanField(label=_("clear the stored token"), required=False)
+    endpoint = _override_url(_("Endpoint override"), "endpoint")
+    secret_key = _secret(_("Secret key"))
+    clear_secret_key = forms.BooleanField(label=_("Clear the stored secret key"), required=False)
+    token = _secret(_("Token"), _("Huawei X-Auth-Token, or a Tencent temporary-credential session token. Optional."))
+    clear_token = forms.BooleanField(label=_("Clear the stored token"), required=False)
     iam_endpoint = _override_url(_("IAM endpoint override"), "iam_endpoint")
     iam_password = _secret(_("IAM user password"))
-    clear_iam_password = forms.BooleanField(label=_("clear the stored IAM password"), required=False)
+    clear_iam_password = forms.BooleanField(label=_("Clear the stored IAM password"), required=False)
     kinds = forms.MultipleChoiceField(
-        label=_("job kinds to sync"),
+        label=_("Job kinds to sync"),
         choices=Kind.choices,
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text=_("None ticked: every kind the provider offers."),
+    )
+    # Unticked in a POST that lacks it (scripts, tests): only a person at the form is asked.
+    check_credentials = forms.BooleanField(
+        label=_("Test the credentials on save"),
+        required=False,
+        initial=True,
+        help_text=_("One signed call to the cloud; a refusal is shown as a warning (the account is saved anyway)."),
     )
 
     class Meta:
@@ -165,6 +172,7 @@ class CloudAccountForm(forms.ModelForm):
         provider = data.get("provider")
         if not provider:
             return data
+        self._drop_other_clouds_fields(provider, data)
         offered = [k.value for k in PROVIDER_KINDS.get(provider, [])]
         wrong = [k for k in data.get("kinds") or [] if k not in offered]
         if wrong:
@@ -198,6 +206,15 @@ class CloudAccountForm(forms.ModelForm):
         if not self.errors:
             self._check_with_provider(data)
         return data
+
+    def _drop_other_clouds_fields(self, provider, data):
+        """A value typed into the other cloud's fields before switching clouds (hidden, not
+        cleared, by the page's script) is not saved. A Tencent account given an IAM user is
+        refused below instead, since that is a credential someone meant to use."""
+        dropped = ("bucket", "queue_id") if provider == Provider.HUAWEI else ("project_id",)
+        for name in dropped:
+            if name in data:
+                data[name] = ""
 
     def _check_with_provider(self, data):
         probe = CloudAccount(

@@ -257,9 +257,8 @@ class Job(models.Model):
             models.UniqueConstraint(fields=["account", "kind", "remote_id"], name="job_account_kind_remote_id"),
         ]
         indexes = [
-            # Job list, default order: keyset on (updated_at DESC, id DESC).
+            # Job list keysets: by updated (the default order) and by created.
             models.Index(fields=["-updated_at", "-id"], name="job_updated_keyset"),
-            # Job list sorted by created.
             models.Index(fields=["-created_at", "-id"], name="job_created_keyset"),
             # Job list filtered by status (chips, overview counts), newest first.
             models.Index(fields=["status", "-updated_at", "-id"], name="job_status_updated"),
@@ -271,15 +270,17 @@ class Job(models.Model):
             models.Index(fields=["status", "state_changed_at"], name="job_status_state_changed"),
             # Sync's detail queue: new or changed jobs of an account awaiting op-logs/detail.
             models.Index(fields=["account", "kind"], condition=models.Q(needs_detail=True), name="job_needs_detail"),
-            # Job list filter by batch.
+            # Job list filters by batch and by raw vendor state.
             models.Index(fields=["batch"], name="job_batch"),
+            models.Index(fields=["state"], name="job_state"),
             # Job detail: link an avatar job and its voice job. Partial: most jobs have no link,
             # and a full index full of '' convinces planners that the lookup matches everything.
             models.Index(fields=["linked_job_id"], condition=~models.Q(linked_job_id=""), name="job_linked"),
-            # Job list filter by raw vendor state.
-            models.Index(fields=["state"], name="job_state"),
-            # Job list sorted by name (keyset on name, id).
+            # Job list sorts by name, time in state, started, finished (keyset on value, id).
             models.Index(fields=["name", "id"], name="job_name_keyset"),
+            models.Index(fields=["state_changed_at", "id"], name="job_state_age_keyset"),
+            models.Index(fields=["started_at", "id"], name="job_started_keyset"),
+            models.Index(fields=["finished_at", "id"], name="job_finished_keyset"),
             # Job list polling: "anything changed since the cursor?" and the cursor itself.
             models.Index(fields=["synced_at"], name="job_synced"),
             # Job list free-text search: a pasted vendor job id, any account or kind.

@@ -31,12 +31,18 @@ from jobs.models import (
 COUNT_LIMIT = 1000
 STATUS_COUNTS_CACHE_SECONDS = 60
 
-# sort name -> (field, descending); the id breaks ties in the same direction.
+# sort name -> (field, descending); the id breaks ties in the same direction. Each has a
+# (field, id) index (models.Job.Meta) that a keyset page walks.
 SORTS = {
     "updated": ("updated_at", True),
     "created": ("created_at", True),
     "name": ("name", False),
+    "state_age": ("state_changed_at", False),  # longest in its state first
+    "started": ("started_at", True),
+    "finished": ("finished_at", True),
 }
+# Sorts on a column that may be NULL: the jobs without a value come last (see job_page).
+NULLABLE_SORTS = {"started", "finished"}
 DEFAULT_SORT = "updated"
 MAX_ID = 2**63 - 1  # the largest id a bigint column holds (SQLite raises past it)
 FIRST_INSTANT = datetime.min.replace(tzinfo=UTC)
@@ -131,7 +137,7 @@ def filter_jobs(filters: dict[str, Any], now: datetime | None = None) -> QuerySe
     return qs
 
 
-def encode_cursor(value: datetime | str, pk: int) -> str:
+def encode_cursor(value: datetime | str | None, pk: int) -> str:
     if isinstance(value, datetime):
         value = value.isoformat()
     raw = json.dumps([value, pk], ensure_ascii=False).encode()
@@ -146,14 +152,18 @@ def to_utc(value: datetime) -> datetime | None:
         return None
 
 
-def decode_cursor(cursor: str, sort: str) -> tuple[datetime | str, int]:
+def decode_cursor(cursor: str, sort: str) -> tuple[datetime | str | None, int]:
     """The (value, id) an encode_cursor wrote; BadCursor for anything no page could end on."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, pk = json.loads(raw)
     except (ValueError, TypeError, RecursionError):
         raise BadCursor(cursor) from None
-    if type(pk) is not int or not 0 < pk <= MAX_ID or not isinstance(value, str):
+    if type(pk) is not int or not 0 < pk <= MAX_ID:
+        raise BadCursor(cursor)
+    if value is None and sort in NULLABLE_SORTS:  # a page that ended among the jobs without one
+        return None, pk
+    if not isinstance(value, str):
         raise BadCursor(cursor)
     if SORTS[sort][0] == "name":
         # No name holds a NUL (PostgreSQL refuses it in a query) or is longer than the column.
@@ -171,27 +181,33 @@ def decode_cursor(cursor: str, sort: str) -> tuple[datetime | str, int]:
 
 def order_jobs(qs: QuerySet[Job], sort: str) -> QuerySet[Job]:
     field_name, desc = SORTS[sort]
+    if sort in NULLABLE_SORTS:
+        return qs.order_by(F(field_name).desc(nulls_last=True), F("id").desc())
     if desc:
         return qs.order_by(F(field_name).desc(), F("id").desc())
     return qs.order_by(field_name, "id")
 
 
-def after_cursor(qs: QuerySet[Job], sort: str, cursor: tuple[datetime | str, int]) -> QuerySet[Job]:
+def after_cursor(qs: QuerySet[Job], sort: str, cursor: tuple[datetime | str | None, int]) -> QuerySet[Job]:
     """Rows after the cursor. The plain range predicate leads, so the planner starts the
-    index scan at the cursor instead of filtering the whole index with the OR."""
+    index scan at the cursor instead of filtering the whole index with the OR. A nullable
+    sort's rows with a value only (job_page adds the rest)."""
     value, pk = cursor
     field_name, desc = SORTS[sort]
+    if value is None:
+        return qs.filter(**{f"{field_name}__isnull": True, "id__lt": pk})
     if desc:
         return qs.filter(**{f"{field_name}__lte": value}).filter(Q(**{f"{field_name}__lt": value}) | Q(id__lt=pk))
     return qs.filter(**{f"{field_name}__gte": value}).filter(Q(**{f"{field_name}__gt": value}) | Q(id__gt=pk))
 
 
-# What a list row shows (templatetags job_rows), is_stuck decides and the poll compares: the
-# payload, error text and timeline columns stay in the database (a page of 50 full rows cost
-# more to decode than to find).
+# What a list row shows (templatetags job_rows: the failure reason too), is_stuck decides and
+# the poll compares: the payload and timeline columns stay in the database (a page of 50 full
+# rows cost more to decode than to find).
 ROW_FIELDS = (
     "id", "account_id", "kind", "remote_id", "name", "state", "status", "created_at", "updated_at",
     "batch", "tags", "gone", "state_changed_at", "synced_at", "account__name", "account__provider",
+    "error_code", "error_message",
 )  # fmt: skip
 
 
@@ -203,13 +219,36 @@ class JobPage:
 
 
 def job_page(
-    qs: QuerySet[Job], sort: str = DEFAULT_SORT, cursor: tuple[datetime | str, int] | None = None, size: int = 50
+    qs: QuerySet[Job], sort: str = DEFAULT_SORT, cursor: tuple[datetime | str | None, int] | None = None, size: int = 50
 ) -> JobPage:
     """One keyset page: `size` rows after `cursor` (decoded) and the cursor for the next."""
+    qs = qs.select_related("account").only(*ROW_FIELDS)
+    if sort in NULLABLE_SORTS:
+        return _nullable_page(qs, sort, cursor, size)
     qs = order_jobs(qs, sort)
     if cursor:
         qs = after_cursor(qs, sort, cursor)
-    rows = list(qs.select_related("account").only(*ROW_FIELDS)[: size + 1])
+    return _page_of(list(qs[: size + 1]), sort, size)
+
+
+def _nullable_page(qs, sort, cursor, size):
+    """Newest first, then the jobs without a value by id: two range scans of the (field, id)
+    index, each in index order (one ORDER BY ... NULLS LAST matches no PostgreSQL btree order
+    that also serves the range)."""
+    field_name = SORTS[sort][0]
+    desc = (F(field_name).desc(), F("id").desc())
+    rows = []
+    if not cursor or cursor[0] is not None:
+        valued = qs.filter(**{f"{field_name}__isnull": False}).order_by(*desc)
+        rows = list((after_cursor(valued, sort, cursor) if cursor else valued)[: size + 1])
+        cursor = None
+    if len(rows) <= size:
+        blank = qs.filter(**{f"{field_name}__isnull": True}).order_by(*desc)
+        rows += list((after_cursor(blank, sort, cursor) if cursor else blank)[: size + 1 - len(rows)])
+    return _page_of(rows, sort, size)
+
+
+def _page_of(rows, sort, size):
     next_cursor = None
     if len(rows) > size:
         rows = rows[:size]
@@ -305,20 +344,41 @@ def status_counts() -> dict[tuple[int, str], dict[str, int]]:
     return counts
 
 
-def stuck_jobs(limit: int = 10, now: datetime | None = None) -> list[Job]:
-    """The longest-stuck jobs. One query per moving status, each walking the
-    (status, state_changed_at) index from the oldest change: with all the statuses in one IN
-    the database must collect and sort every moving job first."""
+# Stuck jobs the vendor says are running (a worker on them) come before those waiting in a
+# queue or a review, often on a person (voice drafts sit in CREATING for weeks); then by how far
+# past its state's limit a job is (time in state / limit).
+STUCK_RANK = {Status.RUNNING: 0, Status.REVIEWING: 1, Status.QUEUED: 1}
+
+
+@dataclass
+class StuckJobs:
+    jobs: list[Job]  # the most overdue first, each with .limit and .overdue (a ratio)
+    total: BoundedCount
+
+
+def stuck_jobs(limit: int = 10, now: datetime | None = None) -> StuckJobs:
+    """The most overdue stuck jobs, ranked by STUCK_RANK, and how many are stuck. Within one
+    status and one limit rule the oldest change is the most overdue: one query each walks the
+    (status, state_changed_at) index from the oldest; the best of those are the best overall."""
     now = now or timezone.now()
-    found = []
+    stuck = Job.objects.filter(gone=False).filter(stuck_q(now))
+    named = {k.partition(":")[0]: [] for k in settings.STUCK_LIMIT_HOURS}
+    for kind, _, state in (k.partition(":") for k in settings.STUCK_LIMIT_HOURS):
+        named[kind] += [state] if state != "*" else []
+    rules = [
+        Q(kind=kind) & (~Q(state__in=named[kind]) if state == "*" else Q(state=state))
+        for kind, _, state in (k.partition(":") for k in settings.STUCK_LIMIT_HOURS)
+    ]
+    found = {}
     for status in ACTIVE_STATUSES:
-        found += (
-            Job.objects.filter(gone=False, status=status)
-            .filter(stuck_q(now))
-            .select_related("account")
-            .order_by("state_changed_at", "id")[:limit]
-        )
-    return sorted(found, key=lambda j: (j.state_changed_at, j.pk))[:limit]
+        for rule in rules:
+            qs = stuck.filter(rule, status=status).select_related("account").order_by("state_changed_at", "id")
+            found.update((job.pk, job) for job in qs[:limit])
+    for job in found.values():
+        job.limit = stuck_limit(job.kind, job.state)
+        job.overdue = (now - job.state_changed_at) / job.limit
+    ranked = sorted(found.values(), key=lambda j: (STUCK_RANK[j.status], -j.overdue, j.state_changed_at, j.pk))
+    return StuckJobs(jobs=ranked[:limit], total=bounded_count(stuck))
 
 
 def recent_failures(limit: int = 10) -> list[Job]:
@@ -360,3 +420,24 @@ def recent_sync_runs(per_kind: int = 5) -> dict[tuple[int, str], list[SyncRun]]:
 
 def sync_runs(ids: list[int]) -> list[SyncRun]:
     return list(SyncRun.objects.filter(pk__in=ids).select_related("account").order_by("account__name", "kind", "pk"))
+
+
+def active_sync_runs(account_id: int | None = None, now: datetime | None = None) -> dict[int, list[SyncRun]]:
+    """{account_id: its QUEUED or RUNNING runs}: while an account has one, "Sync now" waits.
+    Runs older than sync.expire_abandoned_runs' limit are left out (that task fails them)."""
+    now = now or timezone.now()
+    young = now - timedelta(seconds=max(settings.SYNC_LEASE_SECONDS, 300) * 2)
+    runs = SyncRun.objects.filter(
+        outcome__in=[SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING], started_at__gte=young
+    ).select_related("account")
+    if account_id is not None:
+        runs = runs.filter(account_id=account_id)
+    grouped = {}
+    for run in runs.order_by("kind", "pk"):
+        grouped.setdefault(run.account_id, []).append(run)
+    return grouped
+
+
+def jobs_by_remote_id(account_id: int, kind: str, remote_ids: list[str]) -> dict[str, Job]:
+    jobs = Job.objects.filter(account_id=account_id, kind=kind, remote_id__in=remote_ids)
+    return {job.remote_id: job for job in jobs}

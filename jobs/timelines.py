@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from jobs.models import ACTIVE_STATUSES, Assessment, Job, JobEvent, Status
+from jobs.models import ACTIVE_STATUSES, Assessment, Job, JobEvent, Kind, Status
 from jobs.selectors import stuck_limit
 from jobs.status import unified_status
 
@@ -92,22 +92,46 @@ def job_events(job: Job) -> list[EventRow]:
     return events
 
 
+# Kinds without a vendor log (translation): the states a job passed through before it ended,
+# entered at the vendor's created and started times; it ends in its own state at finished_at.
+KNOWN_TIMES_STATES = {Kind.TRANSLATION: ("Submitted", "Running")}
+
+
+def known_times(job: Job) -> list[EventRow]:
+    """Steps from the vendor's created/started/finished times, for kinds with no op-log.
+
+    Their ids are negative (-3, -2, -1: created, started, finished) so they sort before a
+    real event at the same instant and never collide with one."""
+    states = KNOWN_TIMES_STATES.get(job.kind)
+    if not states:
+        return []
+    rows = [EventRow(-3, job.created_at, "created", "", "", "", states[0], "")]
+    if job.started_at:
+        rows.append(EventRow(-2, job.started_at, "started", "", "", "", states[1], ""))
+    if job.finished_at:
+        rows.append(EventRow(-1, job.finished_at, "finished", "", "", "", job.state, ""))
+    return [r for r in rows if r.occurred_at]
+
+
 def timeline(job: Job, events: list[EventRow], now: datetime | None = None) -> Timeline:
     """Steps in time order with the time between them, time spent per state and stuck marks.
 
-    A step is a state change (to_state) or, for op-log entries without one, the action. The
-    last step of a job still in progress lasts until now; a settled job's last step has no
-    duration.
+    A step is a state change (to_state) or, for op-log entries without one, the action. Time
+    in each state counts observed states only (to_state), from the step that entered a state
+    to the next step entering another one: op-log actions in between name no state, and a
+    state seen again without a change in between continues its stretch. The last state of a
+    job still in progress lasts until now; a settled job's last state has no end. Kinds with
+    no op-log get steps from the vendor's created/started/finished times as well.
     """
     now = now or timezone.now()
     tl = Timeline()
     settled = job.status not in ACTIVE_STATUSES and job.status not in (Status.NEEDS_ACTION, Status.PAUSED)
-    totals = {}
-    order = []
+    known = known_times(job)
+    if known:
+        events = sorted([*events, *known], key=lambda ev: (ev.occurred_at, ev.pk))
     prev = None
     for ev in events:
-        label = ev.to_state or ev.action or ev.source
-        step = Step(event=ev, label=label)
+        step = Step(event=ev, label=ev.to_state or ev.action or ev.source)
         if prev is not None:
             step.since_previous = ev.occurred_at - prev.event.occurred_at
             prev.duration = step.since_previous
@@ -116,24 +140,31 @@ def timeline(job: Job, events: list[EventRow], now: datetime | None = None) -> T
     if prev is not None and not settled:
         prev.duration = max(now - prev.event.occurred_at, timedelta(0))
         prev.current = True
-    judged = {}  # label -> (limit, moving): a few labels repeat over thousands of steps
+    # Stretches of one observed state: [state, first step, start].
+    stretches = []
     for step in tl.steps:
-        if step.duration is None:
-            continue
-        if step.label not in judged:
-            judged[step.label] = (
-                stuck_limit(job.kind, step.label),
-                unified_status(job.kind, step.label) in ACTIVE_STATUSES,
-            )
-        limit, moving = judged[step.label]
-        step.limit = limit
-        step.stuck = bool(limit) and moving and step.duration > limit
-        if step.label not in totals:
-            order.append(step.label)
-            totals[step.label] = [timedelta(0), False]
-        totals[step.label][0] += step.duration
-        totals[step.label][1] |= step.stuck
-    tl.totals = [(label, totals[label][0], totals[label][1]) for label in order]
+        state = step.event.to_state
+        if state and (not stretches or stretches[-1][0] != state):
+            stretches.append([state, step, step.event.occurred_at])
+    totals, judged = {}, {}  # judged: state -> (limit, moving); a few states repeat many times
+    for i, (state, first, start) in enumerate(stretches):
+        if i + 1 < len(stretches):
+            end = stretches[i + 1][2]
+        elif not settled:
+            end = max(now, start)
+        else:
+            continue  # a settled job's final state has no end
+        spent = end - start
+        if state not in judged:
+            judged[state] = (stuck_limit(job.kind, state), unified_status(job.kind, state) in ACTIVE_STATUSES)
+        limit, moving = judged[state]
+        first.limit = limit
+        first.stuck = bool(limit) and moving and spent > limit
+        total = totals.setdefault(state, [timedelta(0), False])
+        total[0] += spent
+        total[1] |= first.stuck
+    # A state passed through in no time (two changes seen at one instant) is no row of its own.
+    tl.totals = [(state, spent, stuck) for state, (spent, stuck) in totals.items() if spent > timedelta(0)]
     if tl.steps:
         end = tl.steps[-1].event.occurred_at if settled else now
         tl.total = end - tl.steps[0].event.occurred_at

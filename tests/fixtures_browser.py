@@ -11,7 +11,6 @@ of tests/test_browser.py (import its `browser` and `synced` fixtures beside this
         ...
 """
 
-import re
 import secrets
 from itertools import count
 
@@ -52,8 +51,8 @@ def open_page(browser, live_server, size="desktop", lang="en", role="operator", 
     pg.goto(live_server.url + "/accounts/login/")
     pg.fill("input[name=username]", name)
     pg.fill("input[name=password]", password)
-    pg.locator("form button[type=submit], form input[type=submit]").first.click()
-    pg.wait_for_url(re.compile(r"/$"))
+    pg.locator("main form button[type=submit]").click()
+    pg.wait_for_url(live_server.url + "/")
     pg.base = live_server.url
     pg.user = user
     return pg

@@ -188,7 +188,8 @@ def test_it_shows_a_job_with_its_timeline_and_assessment(page):
     steps = page.locator("ol.timeline li.step")
     assert steps.count() == min(job.events.count(), 50)
     assert page.locator("ol.timeline").get_by_text(re.compile(r"^\+\d")).count() >= 1  # time between steps
-    assert page.locator("table.totals tbody tr").count() >= 1  # time in each state
+    # Time in each state counts observed state changes only (issue #12, item 12): a cache synced
+    # once has none yet; tests/test_detail_walk.py covers the table.
     assert page.get_by_role("heading", name="Voice assessment").is_visible()
     assert page.locator("table.assessment tbody tr").count() == 6
     metric = job.assessment.metrics.order_by("position").first()

@@ -187,8 +187,11 @@ def test_it_lists_the_longest_stuck_jobs_first_across_statuses(account):
     middle = make_job(account, state="TRAINING", state_changed_at=now - timedelta(days=20))  # running
     newest = make_job(account, state="WAIT_COMPILE", state_changed_at=now - timedelta(days=10))  # queued
     make_job(account, state="TRAINING", state_changed_at=now - timedelta(hours=1))  # not stuck
-    assert [j.pk for j in selectors.stuck_jobs(limit=10, now=now)] == [oldest.pk, middle.pk, newest.pk]
-    assert [j.pk for j in selectors.stuck_jobs(limit=2, now=now)] == [oldest.pk, middle.pk]
+    # Running jobs first (issue #12: a job stuck while running matters more than one waiting),
+    # then the waiting ones by how far past their limits they are.
+    found = selectors.stuck_jobs(limit=10, now=now)
+    assert [j.pk for j in found.jobs] == [middle.pk, oldest.pk, newest.pk] and found.total.n == 3
+    assert [j.pk for j in selectors.stuck_jobs(limit=2, now=now).jobs] == [middle.pk, oldest.pk]
 
 
 def test_it_walks_the_status_index_for_stuck_jobs(account):

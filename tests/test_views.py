@@ -2,6 +2,7 @@ import csv
 import html
 import io
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
@@ -375,18 +376,17 @@ def test_the_sync_page_shows_recent_runs_with_errors_and_request_ids(viewer_clie
 
 
 def test_an_operator_tracks_short_jobs(operator_client, account):
-    response = operator_client.post("/track/", {"account": account.pk, "ids": "aa-1, bb-2\ncc-3 aa-1"})
+    a, b, c = (str(uuid.uuid4()) for _ in range(3))
+    response = operator_client.post("/track/", {"account": account.pk, "ids": f"{a}, {b}\n{c} {a}"})
     assert response.status_code == 302
-    assert set(Job.objects.filter(kind="voice_assessment").values_list("remote_id", flat=True)) == {
-        "aa-1",
-        "bb-2",
-        "cc-3",
-    }
+    assert set(Job.objects.filter(kind="voice_assessment").values_list("remote_id", flat=True)) == {a, b, c}
+    assert SyncRun.objects.filter(account=account, kind="voice_assessment", outcome="queued").count() == 1
 
 
 def test_it_refuses_ids_that_are_not_job_ids(operator_client, account):
-    response = operator_client.post("/track/", {"account": account.pk, "ids": "ok-1 <script>"})
-    assert response.status_code == 200 and "is not a job id" in response.content.decode()
+    response = operator_client.post("/track/", {"account": account.pk, "ids": f"{uuid.uuid4()} <script>"})
+    assert response.status_code == 200
+    assert "“&lt;script&gt;” cannot be a short-job id" in response.content.decode()
     assert not Job.objects.exists()
 
 

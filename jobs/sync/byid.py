@@ -48,6 +48,9 @@ def read_by_id(ks: KindSync, remote_ids: list[str], missing_gone: bool = False) 
             ks.store_records(found, [ks.as_listed(record) for record in found])
             ks.counters.pages += 1
         if missing and missing_gone:
+            with ks.guarded():  # an id tracked by hand that the vendor never knew (a typo, another
+                # project's job) is dropped, not kept as a job that went "gone"; the track page says so
+                Job.objects.filter(account_id=ks.account.pk, kind=kind, remote_id__in=missing, state="").delete()
             ks.counters.marked_gone += ks.mark_gone_by_remote_id(missing)
         elif missing:
             with ks.guarded():

@@ -9,8 +9,10 @@ from django.utils import timezone
 
 from jobs.models import ACTIVE_STATUSES, Job
 from jobs.providers.base import Detail, NotFoundError
+from jobs.status import unified_status
 from jobs.sync.kind import KindSync
 from jobs.sync.pool import read_concurrently, stops_reads
+from jobs.sync.reasons import fill_from_events
 from jobs.sync.rows import detail_updates, record_from_job
 from jobs.sync.sql import chunks
 from jobs.sync.store import store_assessments, store_events
@@ -90,7 +92,12 @@ def store_details(ks: KindSync, fetched: list[tuple[Job, Detail]]) -> None:
         assessments = []
         for job, detail in fetched:
             rec = detail.record
-            updates = {**detail_updates(job, rec), "needs_detail": False, "detail_synced_at": now, "synced_at": now}
+            updates = detail_updates(job, rec)
+            # What the vendor left empty and the events tell: a failure reason, start and finish.
+            updates.update(
+                fill_from_events(job, rec, rec.kind, unified_status(rec.kind, rec.state), rec.state, detail.events)
+            )
+            updates.update(needs_detail=False, detail_synced_at=now, synced_at=now)
             Job.objects.filter(pk=job.pk).update(**updates)
             ks.counters.events_created += store_events(job.pk, detail.events)
             if rec.assessment is not None:

@@ -15,6 +15,7 @@ from typing import Any
 from jobs.models import Job
 from jobs.providers.base import JobRecord
 from jobs.status import unified_status
+from jobs.sync.reasons import listed_finish
 
 
 @dataclass(frozen=True)
@@ -107,11 +108,14 @@ def row_from_record(
     row = {name: convert(getattr(rec, name)) for name, convert in _RECORD_CONVERTERS}
     row["created_at"] = rec.created_at or now
     updated = row["updated_at"] = rec.updated_at or rec.created_at or now
+    status = unified_status(rec.kind, rec.state)
+    if row["finished_at"] is None:
+        row["finished_at"] = listed_finish(rec.kind, status, rec.updated_at)
     row.update(
         account_id=account_id,
         kind=rec.kind,
         remote_id=rec.remote_id,
-        status=unified_status(rec.kind, rec.state),
+        status=status,
         tags_text=tags_text(rec.tags),
         payload=payload_text,
         fingerprint=fp,

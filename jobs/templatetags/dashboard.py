@@ -5,7 +5,6 @@ Every value that reaches markup goes through format_html / escape.
 
 import html
 import json
-import re
 from datetime import timedelta
 
 from django import template
@@ -15,26 +14,13 @@ from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from jobs import charts
+from jobs.charts import STATUS_COLOURS
 from jobs.models import JobEvent, Kind, Provider, Status
 
 register = template.Library()
 
 
-def _n(value):
-    return f"{value:.1f}"
-
-
-STATUS_COLOURS = {
-    "queued": "#7c8aa5",
-    "reviewing": "#8e5bd0",
-    "running": "#2457c5",
-    "needs_action": "#c77700",
-    "paused": "#a0a4ab",
-    "succeeded": "#1b7a3a",
-    "failed": "#b3261e",
-    "cancelled": "#5b6475",
-    "unknown": "#c2c7d0",
-}
 STATUS_ICONS = {
     "queued": "⋯",
     "reviewing": "◔",
@@ -138,172 +124,11 @@ def pretty_json(value):
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
 
 
-# --- charts -------------------------------------------------------------------------------
+# --- charts (jobs/charts.py draws them) -----------------------------------------------------
 
-
-@register.simple_tag
-def status_chart(rows, statuses):
-    """Stacked horizontal bars: one per account and kind, one segment per unified status.
-
-    The figure is described by a title and a data table next to it (the text alternative).
-    """
-    bar_h, gap, label_w, width = 22, 10, 260, 900
-    plot_w = width - label_w - 70
-    biggest = max([r["total"] for r in rows] + [1])
-    height = max(len(rows), 1) * (bar_h + gap) + gap
-    parts = []
-    for i, row in enumerate(rows):
-        y = gap + i * (bar_h + gap)
-        label = f"{row['account'].name} · {row['kind_label']}"
-        parts.append(
-            format_html(
-                '<text x="{}" y="{}" class="chart-label" text-anchor="end">{}</text>',
-                label_w - 10,
-                y + bar_h * 0.7,
-                label,
-            )
-        )
-        x = label_w
-        for value, status_text, n in row["counts"]:
-            if not n:
-                continue
-            w = max(plot_w * n / biggest, 2)
-            parts.append(
-                format_html(
-                    '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}: {}</title></rect>',
-                    _n(x),
-                    y,
-                    _n(w),
-                    bar_h,
-                    STATUS_COLOURS.get(value, "#999"),
-                    status_text,
-                    n,
-                )
-            )
-            x += w
-        parts.append(
-            format_html('<text x="{}" y="{}" class="chart-value">{}</text>', _n(x + 6), y + bar_h * 0.7, row["total"])
-        )
-    legend = format_html_join(
-        "",
-        '<span class="legend-item"><span class="swatch swatch-{}"></span>{}</span>',
-        ((v, label) for v, label in statuses),
-    )
-    svg = format_html(
-        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="status-chart-title" '
-        'preserveAspectRatio="xMinYMin meet"><title id="status-chart-title">{}</title>{}</svg>'
-        '<div class="legend" aria-hidden="true">{}</div>',
-        width,
-        height,
-        _("Jobs by status, per account and kind"),
-        mark_safe("".join(parts)),
-        legend,
-    )
-    return svg
-
-
-NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
-# "3.0-5.5", "-25.0--8.0", "[3.0, 5.0]", "3~5", "3 to 5": the first "-" after a number is the separator.
-RANGE_RE = re.compile(r"(-?\d+(?:\.\d+)?)\s*(?:~|–|—|to|,|-)\s*(-?\d+(?:\.\d+)?)")
-
-
-def parse_expected(text):
-    """'[3.0, 5.0]', '3.0-5.5', '-25--8', '>= 20', '<0.5' -> (low, high); either may be None."""
-    text = text or ""
-    match = RANGE_RE.search(text)
-    if match:
-        a, b = float(match.group(1)), float(match.group(2))
-        return min(a, b), max(a, b)
-    numbers = [float(n) for n in NUMBER_RE.findall(text)]
-    if len(numbers) == 1:
-        if "<" in text or "≤" in text:
-            return None, numbers[0]
-        if ">" in text or "≥" in text:
-            return numbers[0], None
-        return numbers[0], numbers[0]
-    return None, None
-
-
-def parse_actual(text):
-    match = NUMBER_RE.search(text or "")
-    return float(match.group()) if match else None
-
-
-@register.simple_tag
-def assessment_chart(metrics):
-    """One row per metric: the expected range as a band, the actual value as a marker, and
-    the verdict in text ("OK" / "Out of range") beside an icon, so colour is never alone."""
-    row_h, label_w, plot_w, verdict_w = 34, 200, 420, 150
-    width = label_w + plot_w + verdict_w
-    height = max(len(metrics), 1) * row_h + 10
-    parts = []
-    for i, m in enumerate(metrics):
-        y = 8 + i * row_h
-        mid = y + row_h / 2
-        low, high = parse_expected(m.expected)
-        actual = parse_actual(m.actual)
-        parts.append(
-            format_html(
-                '<text x="{}" y="{}" class="chart-label" text-anchor="end">{}</text>',
-                label_w - 10,
-                mid + 4,
-                m.get_metric_display(),
-            )
-        )
-        parts.append(
-            format_html('<line x1="{}" x2="{}" y1="{}" y2="{}" class="track"/>', label_w, label_w + plot_w, mid, mid)
-        )
-        values = [v for v in (low, high, actual) if v is not None]
-        if values:
-            lo, hi = min(values), max(values)
-            pad = (hi - lo) * 0.25 or abs(hi) * 0.25 or 1
-            lo, hi = lo - pad, hi + pad
-
-            def sx(v, lo=lo, hi=hi):
-                return label_w + (v - lo) / (hi - lo) * plot_w
-
-            band_lo = sx(low if low is not None else lo)
-            band_hi = sx(high if high is not None else hi)
-            parts.append(
-                format_html(
-                    '<rect x="{}" y="{}" width="{}" height="12" class="band"><title>{}: {}</title></rect>',
-                    _n(band_lo),
-                    mid - 6,
-                    _n(max(band_hi - band_lo, 2)),
-                    _("Expected"),
-                    m.expected,
-                )
-            )
-            if actual is not None:
-                cls = "marker bad" if m.out_of_range else "marker ok"
-                parts.append(
-                    format_html(
-                        '<circle cx="{}" cy="{}" r="6" class="{}"><title>{}: {}</title></circle>',
-                        _n(sx(actual)),
-                        mid,
-                        cls,
-                        _("Actual"),
-                        m.actual,
-                    )
-                )
-        verdict = ("⚠ " + _("Out of range")) if m.out_of_range else ("✓ " + _("In range"))
-        parts.append(
-            format_html(
-                '<text x="{}" y="{}" class="verdict {}">{}</text>',
-                label_w + plot_w + 12,
-                mid + 4,
-                "bad" if m.out_of_range else "ok",
-                verdict,
-            )
-        )
-    return format_html(
-        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="assess-chart-title" '
-        'preserveAspectRatio="xMinYMin meet"><title id="assess-chart-title">{}</title>{}</svg>',
-        width,
-        height,
-        _("Expected range and actual value per metric"),
-        mark_safe("".join(parts)),
-    )
+register.simple_tag(charts.status_chart)
+register.simple_tag(charts.assessment_chart)
+parse_expected, parse_actual, assessment_chart = charts.parse_expected, charts.parse_actual, charts.assessment_chart
 
 
 # --- hot paths of the job list, rendered in Python (50 rows per page, every poll) ---------
@@ -321,12 +146,14 @@ def _row_words() -> dict:
             "provider": {value: _e(label) for value, label in Provider.choices},
             "stuck": f' <span class="badge stuck"><span aria-hidden="true">◷</span> {_e(_("Stuck"))}</span>',
             "gone": f' <span class="badge gone">{_e(_("Gone"))}</span>',
+            "out_of_range": _("%(out)s of %(n)s out of range"),
         }
         _ROW_WORDS[lang] = words
     return words
 
 
 _ROW_WORDS: dict = {}
+REASON_STATUSES = (Status.FAILED, Status.NEEDS_ACTION, Status.CANCELLED)  # rows that show a failure reason
 
 
 def _e(value) -> str:
@@ -355,6 +182,10 @@ def job_rows(jobs, fresh=False):
             badges += words["stuck"]
         if job.gone:
             badges += words["gone"]
+        if flags := getattr(job, "out_of_range", None):  # {"out": metrics out of range, "n": metrics}: joblist
+            badges += f' <span class="badge out-of-range">{_e(words["out_of_range"] % flags)}</span>'
+        why = " ".join(p for p in (job.error_code, job.error_message) if p) if job.status in REASON_STATUSES else ""
+        why = f'<div class="reason small">{_e(why[:139] + "…" if len(why) > 140 else why)}</div>' if why else ""
         extra = f'<span class="small">{_e(job.batch)}</span>' if job.batch else ""
         extra += "".join(f' <span class="tag">{_e(tag)}</span>' for tag in (job.tags or []))
         account = job.account
@@ -365,7 +196,7 @@ def job_rows(jobs, fresh=False):
             f'<td>{_e(account.name)}<div class="muted small">'
             f"{words['provider'].get(account.provider) or _e(account.provider)}</div></td>"
             f"<td>{words['kind'].get(job.kind) or _e(job.kind)}</td>"
-            f'<td>{badges}<div class="muted small mono">{_e(job.state)}</div></td>'
+            f'<td>{badges}<div class="muted small mono">{_e(job.state)}</div>{why}</td>'
             f"<td>{_time_cell(job.created_at)}</td><td>{_time_cell(job.updated_at)}</td><td>{extra}</td></tr>"
         )
     return mark_safe("".join(out))
@@ -398,7 +229,9 @@ def timeline_step(context, step):
     words = context.get("_timeline_words")
     if words is None:
         words = context["_timeline_words"] = {
-            "sources": dict(JobEvent.Source.choices),
+            "sources": dict(  # with those of jobs.timelines.known_times (kinds with no op-log)
+                JobEvent.Source.choices, created=_("Created"), started=_("Started"), finished=_("Finished")
+            ),
             "by": _("by %(who)s"),
             "so_far": _("%(d)s so far"),
             "lasted": _("lasted %(d)s"),

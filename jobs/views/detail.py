@@ -1,5 +1,6 @@
 """One job: fields, linked job, timeline, assessment; refresh it on demand."""
 
+import re
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -8,13 +9,27 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from jobs import selectors, tasks, timelines
-from jobs.forms import StepsForm
-from jobs.models import Job
+from jobs.forms import ProgressForm, StepsForm
+from jobs.models import Job, SyncRun
 from jobs.views.common import STEPS_PAGE, SYNC_PERMISSION, _bad_request, _fragment, _require_operator
-from jobs.views.syncing import _progress_context
+
+# Vendor advice is Chinese, English or both; text with CJK characters is taken as Chinese.
+CJK_RE = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+# An htmx poll answered with 286 stops polling (a refresh whose run is gone).
+STOP_POLLING = 286
+
+
+def _text_lang(text: str) -> str:
+    return "zh" if CJK_RE.search(text or "") else "en"
+
+
+def _advice(text: str, zh: bool) -> dict:
+    """Vendor text with the language it is in when that is not the page's ("" when it is)."""
+    lang = _text_lang(text)
+    return {"text": text, "lang": "" if not text or (lang == "zh") == zh else lang}
 
 
 @require_GET
@@ -23,17 +38,25 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         job, linked, events, assessment = timelines.job_detail(pk)
     except Job.DoesNotExist:
         raise Http404 from None
-    now = timezone.now()
-    metrics = list(assessment.metrics.all()) if assessment else []
-    zh = (translation.get_language() or "").startswith("zh")
-    for m in metrics:
-        m.advice = (m.suggestion or m.suggestion_en) if zh else (m.suggestion_en or m.suggestion)
-    timeline = timelines.timeline(job, events, now)
     # The steps come in pages (keyset on the event id); totals always cover every step.
     form = StepsForm(request.GET)
     if not form.is_valid():
         return _bad_request(request, form, reverse("job_detail", args=[job.pk]), target="#more-steps")
     after = form.cleaned_data["after_event"]
+    context = _detail_context(request, job, linked, events, assessment, after)
+    if _fragment(request) and after:
+        return render(request, "jobs/detail.html#steps", context)
+    return render(request, "jobs/detail.html", context)
+
+
+def _detail_context(request, job, linked, events, assessment, after=None) -> dict:
+    """What the job page shows: the whole page, or its head and body after a refresh."""
+    now = timezone.now()
+    metrics = list(assessment.metrics.all()) if assessment else []
+    zh = (translation.get_language() or "").startswith("zh")
+    for m in metrics:
+        m.advice = _advice((m.suggestion or m.suggestion_en) if zh else (m.suggestion_en or m.suggestion), zh)
+    timeline = timelines.timeline(job, events, now)
     start = 0
     if after:
         start = next((i + 1 for i, s in enumerate(timeline.steps) if s.event.pk == after), len(timeline.steps))
@@ -42,29 +65,63 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     more_steps_url = None
     if left > 0:
         more_steps_url = reverse("job_detail", args=[job.pk]) + "?" + urlencode({"after_event": steps[-1].event.pk})
-    steps_context = {"steps": steps, "steps_left": left, "more_steps_url": more_steps_url}
-    if _fragment(request) and after:
-        return render(request, "jobs/detail.html#steps", steps_context)
-    context = {
-        **steps_context,
+    return {
+        "steps": steps,
+        "steps_left": left,
+        "more_steps_url": more_steps_url,
         "job": job,
         "linked": linked,
         "timeline": timeline,
         "assessment": assessment,
+        "overall": _advice(assessment.suggestion, zh) if assessment else None,
         "metrics": metrics,
+        "job_duration": job.finished_at - job.started_at if job.started_at and job.finished_at else None,
         "stuck": selectors.is_stuck(job, now),
         "stuck_limit": selectors.stuck_limit(job.kind, job.state),
         "can_operate": request.user.has_perm(SYNC_PERMISSION),
     }
-    return render(request, "jobs/detail.html", context)
 
 
-@require_POST
+def _refresh_context(job: Job, run: SyncRun | None) -> dict:
+    """The job page's own progress line for one refresh run (None: the run is gone)."""
+    waiting = (SyncRun.Outcome.QUEUED, SyncRun.Outcome.RUNNING)
+    done = run is None or run.outcome not in waiting
+    poll_url = None
+    if run is not None:
+        poll_url = reverse("job_refresh", args=[job.pk]) + "?" + urlencode({"run": run.pk, "v": run.outcome})
+    return {"job": job, "run": run, "done": done, "poll_url": poll_url}
+
+
+@require_http_methods(["GET", "POST"])
 def job_refresh(request: HttpRequest, pk: int) -> HttpResponse:
+    """POST starts a refresh of this job; GET ?run=&v= is its progress poll (204: no change).
+
+    When the run ends, the answer also swaps the job's head and fields in place (out of band),
+    read again after the refresh."""
     _require_operator(request)
-    job = get_object_or_404(Job.objects.select_related("account"), pk=pk)
-    runs = [tasks.start_job_refresh(job)]
-    if _fragment(request):
-        return render(request, "jobs/sync.html#progress", _progress_context(runs))
-    messages.success(request, _("Refresh queued: the job's details will be fetched again shortly."))
-    return redirect("job_detail", pk=job.pk)
+    if request.method == "POST":
+        job = get_object_or_404(Job.objects.select_related("account"), pk=pk)
+        run = tasks.start_job_refresh(job)
+        if _fragment(request):
+            return render(request, "jobs/detail.html#refresh", _refresh_context(job, run))
+        messages.success(request, _("Refresh queued: the job's details will be fetched again shortly."))
+        return redirect("job_detail", pk=job.pk)
+    form = ProgressForm(request.GET)
+    if not form.is_valid():  # the poll stops: the answer replaces the element that polls
+        return _bad_request(request, form, reverse("job_detail", args=[pk]), swap="outerHTML", keep=False)
+    runs = selectors.sync_runs(form.cleaned_data["run"][:1])
+    run = runs[0] if runs else None
+    if run is not None and run.outcome == form.cleaned_data["v"]:
+        return HttpResponse(status=204)
+    try:
+        job, linked, events, assessment = timelines.job_detail(pk)
+    except Job.DoesNotExist:
+        raise Http404 from None
+    context = _refresh_context(job, run)
+    if not context["done"]:
+        return render(request, "jobs/detail.html#refresh", context)
+    context.update(_detail_context(request, job, linked, events, assessment), oob=True)
+    response = render(request, "jobs/detail.html#refreshed", context)
+    if run is None:
+        response.status_code = STOP_POLLING
+    return response

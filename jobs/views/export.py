@@ -26,6 +26,13 @@ def csv_safe(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
+def _duration(job) -> str:
+    """Whole seconds from start to finish, when both are known."""
+    if job.started_at and job.finished_at:
+        return str(int((job.finished_at - job.started_at).total_seconds()))
+    return ""
+
+
 def _csv_rows(qs):
     tz = timezone.get_current_timezone()
 
@@ -46,6 +53,9 @@ def _csv_rows(qs):
             "state",
             "created_at",
             "updated_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
             "batch",
             "tags",
             "error_code",
@@ -69,6 +79,9 @@ def _csv_rows(qs):
                     job.state,
                     when(job.created_at),
                     when(job.updated_at),
+                    when(job.started_at),
+                    when(job.finished_at),
+                    _duration(job),
                     job.batch,
                     ",".join(job.tags or []),
                     job.error_code,

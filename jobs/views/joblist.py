@@ -2,6 +2,7 @@
 
 from urllib.parse import urlencode
 
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -9,15 +10,37 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from jobs import selectors
-from jobs.models import Job
+from jobs import forms, selectors
+from jobs.models import AssessmentMetric, Job, Kind
 from jobs.views.common import EPOCH, PAGE_SIZE, _bad_filters, _filter_form, _fragment
+
+# The column headers that sort the list (sort name per column; the rest sort from the menu).
+HEADER_SORTS = {"job": "name", "created": "created", "updated": "updated"}
 
 
 def _mark_stuck(rows):
     now = timezone.now()
     for job in rows:
         job.is_stuck = selectors.is_stuck(job, now)
+    _mark_out_of_range(rows)
+
+
+def _mark_out_of_range(rows):
+    """{"out": metrics out of range, "n": metrics} on each voice assessment row whose assessment
+    has any out of range, for a badge beside its status: one query a page."""
+    ids = [job.pk for job in rows if job.kind == Kind.VOICE_ASSESSMENT]
+    if not ids:
+        return
+    out = ~Q(status=0) & Q(status__isnull=False)  # the vendor's status: non-zero = out of range
+    counts = (
+        AssessmentMetric.objects.filter(assessment__job_id__in=ids)
+        .values("assessment__job_id")
+        .annotate(n=Count("id"), out=Count("id", filter=out))
+        .order_by()
+    )
+    flags = {c["assessment__job_id"]: {"out": c["out"], "n": c["n"]} for c in counts if c["out"]}
+    for job in rows:
+        job.out_of_range = flags.get(job.pk)
 
 
 def _list_url(params, **extra):
@@ -39,14 +62,20 @@ def job_list(request: HttpRequest) -> HttpResponse:
         return _poll(request, form, qs, params, filters["since"])
 
     cursor = selectors.change_cursor()
-    page = selectors.job_page(qs, filters["sort"], filters.get("cursor"), PAGE_SIZE)
+    later = bool(filters.get("cursor"))
+    # ?n=150 (what "Load more" leaves in the address bar) shows the first 150 rows again.
+    size = PAGE_SIZE if later else max(filters["n"] or PAGE_SIZE, PAGE_SIZE)
+    page = selectors.job_page(qs, filters["sort"], filters.get("cursor"), size)
     _mark_stuck(page.rows)
+    # How many rows the page shows with this one loaded (a "Load more" names it in its URL).
+    shown = (filters["n"] or PAGE_SIZE) - PAGE_SIZE + len(page.rows) if later else len(page.rows)
     context = {
         "form": form,
         "page": page,
         "params": params,
         "query": urlencode(params),
-        "more_url": _list_url(params, after=page.next_cursor) if page.next_cursor else None,
+        "more_url": _list_url(params, after=page.next_cursor, n=shown + PAGE_SIZE) if page.next_cursor else None,
+        "sort_headers": _sort_headers(params, filters["sort"]),
         # An empty cache polls from the epoch, so the first sync's rows appear on their own.
         "poll_url": _list_url(params, since=(cursor or EPOCH).isoformat()),
         "counts_url": reverse("job_counts") + ("?" + urlencode(params) if params else ""),
@@ -57,14 +86,27 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "form_key": form.markup_key(),
     }
     if _fragment(request):
-        if filters.get("cursor"):
-            name = "more"
-        elif request.htmx.target == "listing":
+        if later:
+            response = render(request, "jobs/list.html#more", context)
+            if filters["n"]:  # the address bar records how far the list goes, for Back
+                response["HX-Replace-Url"] = _list_url(params, n=min(shown, forms.MAX_ROWS))
+            return response
+        if request.htmx.target == "listing":
             name = "listing"
         else:
             name = "results"
         return render(request, f"jobs/list.html#{name}", context)
     return render(request, "jobs/list.html", context)
+
+
+def _sort_headers(params, sort):
+    """{column: (url, aria-sort or "")} for the sortable column headers."""
+    rest = [(k, v) for k, v in params if k != "sort"]
+    headers = {}
+    for column, name in HEADER_SORTS.items():
+        direction = ("descending" if selectors.SORTS[name][1] else "ascending") if name == sort else ""
+        headers[column] = (_list_url(rest, sort=name), direction)
+    return headers
 
 
 def _poll(request, form, qs, params, since):

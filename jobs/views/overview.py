@@ -1,12 +1,23 @@
-"""The overview: sync health, jobs by status, stuck jobs and recent failures."""
+"""The overview: sync health, jobs by status, stuck jobs and recent failures.
 
+The page polls itself (the #overview partial) every OVERVIEW_REFRESH_SECONDS while its tab is
+visible (static/js/app.js skips polls of a hidden tab), so "n minutes ago" never goes stale."""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from jobs import selectors
 from jobs.models import Kind, Status
+from jobs.views.common import _fragment
+
+# Between 30 and 60 s: fresh enough for a wall screen, a few cheap queries a minute per tab.
+REFRESH_SECONDS = 45
 
 
 @require_GET
@@ -25,15 +36,20 @@ def home(request: HttpRequest) -> HttpResponse:
                     "kind_label": Kind(kind).label,
                     "counts": [(value, label, by_status.get(value, 0)) for value, label in Status.choices],
                     "total": sum(by_status.values()),
+                    # The chart's segments link here, plus &status=<the segment's status>.
+                    "list_url": reverse("job_list") + "?" + urlencode([("account", account.pk), ("kind", kind)]),
                 }
             )
     health = [(a, selectors.freshness(a, now)) for a in accounts]
     context = {
         "chart_rows": rows,
         "statuses": Status.choices,
-        "stuck_jobs": selectors.stuck_jobs(now=now),
+        "stuck": selectors.stuck_jobs(now=now),
         "failures": selectors.recent_failures(),
         "health": health,
         "now": now,
+        "refresh_seconds": getattr(settings, "OVERVIEW_REFRESH_SECONDS", REFRESH_SECONDS),
     }
+    if _fragment(request):
+        return render(request, "jobs/home.html#overview", context)
     return render(request, "jobs/home.html", context)
