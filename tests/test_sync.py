@@ -417,9 +417,10 @@ def test_it_syncs_tracked_short_jobs_by_id(huawei_account):
     run = sync.sync_account_kind(huawei_account, VA, provider=p)
 
     assert run.outcome == SyncRun.Outcome.SUCCEEDED
-    assert (run.seen, run.updated, run.marked_gone, run.events_created) == (2, 2, 1, 0)
+    assert (run.seen, run.updated, run.marked_gone, run.events_created) == (2, 2, 0, 0)
     assert Job.objects.get(remote_id="sj-1").status == "running"
-    assert Job.objects.get(remote_id="sj-3").gone
+    # An id the vendor never knew is not kept (issue #12, item 3); one it knew goes "gone".
+    assert not Job.objects.filter(remote_id="sj-3").exists()
     assert Assessment.objects.get(job__remote_id="sj-2").metrics.count() == 6
 
     # The settled job is not asked again; the running one is, and its change is an event.
