@@ -1,9 +1,14 @@
 """The production-like stack for tests that run real processes: environment for manage.py and
-Celery subprocesses, the worker/beat processes of a test, and a throw-away PostgreSQL database
-with Redis (``production_stack``)."""
+Celery subprocesses, the worker/beat processes of a test, a migrated SQLite database
+(``migrated_sqlite``), and a throw-away PostgreSQL database with Redis (``production_stack``).
+
+``manage.py migrate`` runs once per session for each backend (5-10 s a time on a loaded
+machine); each test gets a copy of that database, as fresh as a migrate of its own would be.
+"""
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 WAIT_SECONDS = 120
+POLL_SECONDS = 0.2  # wait_until's pause between looks (each one query)
 
 
 def base_env(data_dir):
@@ -103,23 +109,67 @@ def wait_until(check, stack, what):
             return last
         for proc, _ in stack.procs:
             assert proc.poll() is None, f"a celery process exited\n{stack.logs()}"
-        time.sleep(1)
+        time.sleep(POLL_SECONDS)
     pytest.fail(f"timed out waiting for {what} (last: {last})\n{stack.logs()}")
 
 
-@pytest.fixture
-def production_stack(tmp_path):
-    """(env, query) for subprocesses on a throw-away PostgreSQL database and Redis (its own
-    queue name); the database is dropped afterwards."""
+def _admin():
     try:
         redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
-        admin = psycopg.connect(
-            PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True, connect_timeout=3
-        )
+        return psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True, connect_timeout=3)
     except Exception as exc:  # the production stack is part of scripts/test's bootstrap
         pytest.fail(f"PostgreSQL or Redis is not reachable: {exc}")
-    name = f"tod_e2e_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite_template(tmp_path_factory):
+    """A SQLite database after ``manage.py migrate`` of this tree (made once, read-only)."""
+    data_dir = tmp_path_factory.mktemp("migrated-sqlite")
+    manage(base_env(data_dir), "migrate", "--noinput", "-v0")
+    return data_dir / "db.sqlite3"
+
+
+@pytest.fixture
+def migrated_sqlite(_migrated_sqlite_template):
+    """``migrated_sqlite(data_dir)`` puts a migrated database at ``data_dir``/db.sqlite3, where
+    ``base_env(data_dir)`` looks for it: what ``manage.py migrate`` would leave there."""
+
+    def copy(data_dir):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        src, dst = sqlite3.connect(_migrated_sqlite_template), sqlite3.connect(data_dir / "db.sqlite3")
+        try:
+            src.backup(dst)  # the WAL included, whatever its state
+        finally:
+            src.close()
+            dst.close()
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def _migrated_pg_template(tmp_path_factory):
+    """The name of a PostgreSQL database after ``manage.py migrate`` of this tree, used as the
+    TEMPLATE of each test's database; dropped at the end of the session."""
+    admin = _admin()
+    name = f"tod_e2e_tpl_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        env = base_env(tmp_path_factory.mktemp("migrated-pg"))
+        env.update(DATABASE_URL=PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+        manage(env, "migrate", "--noinput", "-v0")
+        yield name
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def production_stack(tmp_path, _migrated_pg_template):
+    """(env, query) for subprocesses on a throw-away, migrated PostgreSQL database and Redis
+    (its own queue name); the database is dropped afterwards."""
+    admin = _admin()
+    name = f"tod_e2e_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_migrated_pg_template}"')
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     env = base_env(tmp_path / "data")
     env.update(DATABASE_URL=url, CELERY_BROKER_URL=REDIS_URL, CELERY_QUEUE=f"e2e-{uuid.uuid4().hex}")

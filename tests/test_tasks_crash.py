@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+import redis
 from celery.exceptions import Retry
 from django.utils import timezone
 
@@ -30,13 +31,20 @@ from tests.fixtures_stack import REDIS_URL, ROOT, Stack, base_env, manage, wait_
 
 pytestmark = pytest.mark.slow
 
-LEASE = 10  # SYNC_LEASE_SECONDS of the subprocesses: a killed sync's lease lapses within this
-INTERVAL = 15  # the demo accounts' sync interval in the dispatcher test
+# SYNC_LEASE_SECONDS of the subprocesses: a killed sync's lease lapses within this. Long enough
+# that a sync redelivered after a worker restart still finds the lease held, and must wait.
+LEASE = 10
+# Where no redelivery races the lease (a retry after a lost pool process, the dispatcher), a
+# shorter one, so the tests wait less for it to lapse.
+SHORT_LEASE = 5
+INTERVAL = 10  # the demo accounts' sync interval in the dispatcher test (more than SHORT_LEASE + the kill)
+VISIBILITY = 2  # CELERY_VISIBILITY_TIMEOUT on Redis
 FINISHED = ("succeeded", "partial", "failed", "skipped")
 
 
-def embedded(tmp_path):
+def embedded(tmp_path, migrated_sqlite):
     env = base_env(tmp_path / "data")
+    migrated_sqlite(tmp_path / "data")
 
     def query(sql):
         with sqlite3.connect(tmp_path / "data" / "db.sqlite3", timeout=20) as conn:
@@ -46,7 +54,8 @@ def embedded(tmp_path):
 
 
 def slow_fakecloud():
-    """A fakecloud whose avatar calls take a second each, so a sync is caught in the middle."""
+    """A fakecloud whose avatar calls take a second each, so a sync is caught in the middle
+    (the tests clear that fault once the sync is killed: the run after the crash need not be slow)."""
     fc = FakeCloudServer(jobs=12, seed=3, speed=0, short_jobs=0, arrivals=0)
     fc.start()
     fc.set_fault("latency", op="avatar.*", ms=1000)
@@ -76,13 +85,12 @@ def outcome(query, run_id):
 
 
 @contextmanager
-def manual_sync_running(env, query, tmp_path):
+def manual_sync_running(env, query, tmp_path, lease=LEASE):
     """A slow fakecloud, a worker, and a manual sync it is running: (stack, worker, fc, run id)."""
-    env.update(SYNC_LEASE_SECONDS=str(LEASE))
+    env.update(SYNC_LEASE_SECONDS=str(lease))
     fc = slow_fakecloud()
     stack = Stack(env, tmp_path)
     try:
-        manage(env, "migrate", "--noinput", "-v0")
         manage(env, "demo_setup", "--fakecloud-url", fc.url, "--no-track")
         worker = start_worker(stack)
         run_id = queue_manual_sync(env)
@@ -93,11 +101,14 @@ def manual_sync_running(env, query, tmp_path):
         fc.stop()
 
 
-def kill_mid_sync_and_restart(env, query, tmp_path):
+def kill_mid_sync_and_restart(env, query, tmp_path, before_restart=None):
     """A manual sync's worker is killed while the sync runs; the restarted worker must finish it."""
     with manual_sync_running(env, query, tmp_path) as (stack, worker, fc, run_id):
         stack.kill(worker)
         assert outcome(query, run_id) == "running"  # killed in the middle
+        fc.clear_faults()
+        if before_restart:
+            before_restart(stack)
 
         start_worker(stack)
         wait_until(lambda: outcome(query, run_id) in FINISHED, stack, "the killed sync to run again")
@@ -107,27 +118,40 @@ def kill_mid_sync_and_restart(env, query, tmp_path):
         assert query("SELECT id FROM jobs_syncrun WHERE outcome IN ('running', 'queued')") == []
 
 
-def test_the_embedded_broker_runs_a_sync_killed_with_its_worker_again(tmp_path):
-    env, query = embedded(tmp_path)
+def test_the_embedded_broker_runs_a_sync_killed_with_its_worker_again(tmp_path, migrated_sqlite):
+    env, query = embedded(tmp_path, migrated_sqlite)
     kill_mid_sync_and_restart(env, query, tmp_path)
 
 
 def test_redis_runs_a_sync_killed_with_its_worker_again(production_stack, tmp_path):
     env, query = production_stack
-    # Redis gives an unacknowledged message back once it is older than the visibility timeout
-    # (checked when a worker starts): 2 s here instead of an hour. A database of its own, since
-    # the unacknowledged set is per database and other tests' workers use database 0.
-    env.update(CELERY_BROKER_URL=REDIS_URL.rsplit("/", 1)[0] + "/13", CELERY_VISIBILITY_TIMEOUT="2")
-    kill_mid_sync_and_restart(env, query, tmp_path)
+    # Redis gives an unacknowledged message back once it is older than the visibility timeout:
+    # 2 s here instead of an hour. A database of its own, since the unacknowledged set is per
+    # database and other tests' workers use database 0.
+    broker = REDIS_URL.rsplit("/", 1)[0] + "/13"
+    env.update(CELERY_BROKER_URL=broker, CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY))
+
+    def until_the_message_is_visible_again(stack):
+        # kombu looks for such messages when a worker starts, then only every 100 s (its restore
+        # interval times its throttle): a worker started before the timeout ran out would sit
+        # idle for that long. So the new worker starts once the killed one's message is old enough.
+        client = redis.Redis.from_url(broker)
+        delivered = [score for _tag, score in client.zrange("unacked_index", 0, -1, withscores=True)]
+        assert delivered, "the killed worker's message is not held unacknowledged"
+        time.sleep(max(0.0, max(delivered) + VISIBILITY + 0.5 - time.time()))
+
+    kill_mid_sync_and_restart(env, query, tmp_path, before_restart=until_the_message_is_visible_again)
 
 
-def test_a_sync_whose_pool_process_died_runs_again(tmp_path):
+def test_a_sync_whose_pool_process_died_runs_again(tmp_path, migrated_sqlite):
     """The OOM killer takes the pool process alone: the worker sends the task again."""
-    env, query = embedded(tmp_path)
-    with manual_sync_running(env, query, tmp_path) as (stack, worker, _fc, run_id):
+    env, query = embedded(tmp_path, migrated_sqlite)
+    with manual_sync_running(env, query, tmp_path, lease=SHORT_LEASE) as (stack, worker, fc, run_id):
+        # The retry comes SYNC_LEASE_SECONDS + 5 s after Celery notices the loss (10 s).
         pool = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True).stdout.split()
         assert len(pool) == 1
         os.kill(int(pool[0]), signal.SIGKILL)
+        fc.clear_faults()
 
         wait_until(lambda: outcome(query, run_id) in FINISHED, stack, "the sync to run again")
         assert outcome(query, run_id) == "succeeded", stack.logs()
@@ -138,11 +162,10 @@ def test_the_dispatcher_resyncs_an_account_whose_killed_sync_was_lost(production
     a scheduled sync expires after its interval anyway): the dispatcher syncs the account again
     within one interval of the lease lapsing, and the killed run does not stay running."""
     env, query = production_stack
-    env.update(SYNC_LEASE_SECONDS=str(LEASE))
+    env.update(SYNC_LEASE_SECONDS=str(SHORT_LEASE))
     fc = slow_fakecloud()
     stack = Stack(env, tmp_path)
     try:
-        manage(env, "migrate", "--noinput", "-v0")
         schedule = ["--dispatch-every", "1", "--sync-interval", str(INTERVAL)]
         manage(env, "demo_setup", "--fakecloud-url", fc.url, "--no-track", *schedule)
         runs = "SELECT id, outcome, started_at FROM jobs_syncrun WHERE kind = 'avatar_training' ORDER BY id"
@@ -151,6 +174,7 @@ def test_the_dispatcher_resyncs_an_account_whose_killed_sync_was_lost(production
         killed = wait_until(lambda: [r for r in query(runs) if r[1] == "running"], stack, "a scheduled sync")[0]
         stack.kill(worker)
         stack.kill(beat)
+        fc.clear_faults()
         ((lease_until,),) = query("SELECT lease_until FROM jobs_cloudaccount WHERE name = 'demo-huawei'")
         assert outcome(query, killed[0]) == "running"
 
@@ -233,8 +257,8 @@ def running(pid):
         return False
 
 
-def test_ctrl_c_stops_the_whole_demo_within_ten_seconds_while_a_sync_runs(tmp_path):
-    env, query = embedded(tmp_path)
+def test_ctrl_c_stops_the_whole_demo_within_ten_seconds_while_a_sync_runs(tmp_path, migrated_sqlite):
+    env, query = embedded(tmp_path, migrated_sqlite)  # the demo's own migrate finds nothing to do
     env.update(PORT=str(free_port()), FAKECLOUD_PORT=str(free_port()), FAKECLOUD_JOBS="3000")
     log = open(tmp_path / "demo.log", "w")
     demo = subprocess.Popen(
@@ -253,9 +277,9 @@ def test_ctrl_c_stops_the_whole_demo_within_ten_seconds_while_a_sync_runs(tmp_pa
             try:
                 if query("SELECT id FROM jobs_syncrun WHERE outcome = 'running'"):
                     procs = descendants(demo.pid)
-            except sqlite3.OperationalError:  # not migrated yet
+            except sqlite3.OperationalError:  # locked by a writer
                 pass
-            time.sleep(0.5)
+            time.sleep(0.2)
         assert len(procs) >= 8  # fakecloud, gunicorn and 2 workers, celery worker and 2 in its pool, beat
 
         os.killpg(demo.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C

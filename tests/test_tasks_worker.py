@@ -2,6 +2,7 @@
 
 Embedded stack: a file SQLite database and the filesystem broker under a temporary DATA_DIR.
 Production stack: a throw-away PostgreSQL database and Redis (on its own queue name).
+Both databases arrive migrated (tests/fixtures_stack.py).
 The test reads the results straight from that database; fakecloud runs in this process.
 """
 
@@ -18,7 +19,6 @@ pytestmark = pytest.mark.slow
 
 def run_end_to_end(env, query, tmp_path):
     with FakeCloudServer(jobs=12, seed=3, speed=0) as fc:
-        manage(env, "migrate", "--noinput", "-v0")
         manage(env, "demo_setup", "--fakecloud-url", fc.url, "--dispatch-every", "1", "--sync-interval", "3")
         want = {
             kind: len(fc.jobs(name))
@@ -73,8 +73,9 @@ def run_end_to_end(env, query, tmp_path):
             stack.stop()
 
 
-def test_it_runs_dispatcher_and_syncs_with_sqlite_and_the_filesystem_broker(tmp_path):
+def test_it_runs_dispatcher_and_syncs_with_sqlite_and_the_filesystem_broker(tmp_path, migrated_sqlite):
     env = base_env(tmp_path / "data")
+    migrated_sqlite(tmp_path / "data")
 
     def query(sql):
         with sqlite3.connect(tmp_path / "data" / "db.sqlite3", timeout=20) as conn:

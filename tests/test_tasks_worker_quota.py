@@ -49,7 +49,6 @@ def add_account(env, name, url):
 def test_three_workers_syncing_one_tenant_stay_within_its_budget(production_stack, tmp_path):
     env, query = production_stack
     with FakeCloudServer(jobs=30, seed=5, speed=0, short_jobs=0, arrivals=0, rate_limit=VENDOR_LIMIT) as fc:
-        manage(env, "migrate", "--noinput", "-v0")
         for account in ACCOUNTS:
             add_account(env, account, fc.url)
         redis.Redis.from_url(REDIS_URL).delete(quota.bucket_key(f"metastudio:cn-north-4:{d.HUAWEI_PROJECT_ID}"))
