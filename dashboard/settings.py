@@ -317,6 +317,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 SYNC_LEASE_SECONDS = envint("SYNC_LEASE_SECONDS", 60)
 SYNC_DEFAULT_INTERVAL = envint("SYNC_DEFAULT_INTERVAL", 300)
 SYNC_ACTIVE_INTERVAL = envint("SYNC_ACTIVE_INTERVAL", 60)
+# How often an open overview refreshes itself while its tab is visible (30-60 s: fresh enough
+# for a wall screen, a few cheap queries a minute per tab).
+OVERVIEW_REFRESH_SECONDS = envint("OVERVIEW_REFRESH_SECONDS", 45)
 # Seconds between full listings (reconciliation: the only refresh that marks jobs gone); the
 # syncs in between read only what can have changed. Per account in the admin.
 SYNC_FULL_INTERVAL = envint("SYNC_FULL_INTERVAL", 6 * 3600)

@@ -16,9 +16,6 @@ from jobs import selectors
 from jobs.models import Kind, Status
 from jobs.views.common import _fragment
 
-# Between 30 and 60 s: fresh enough for a wall screen, a few cheap queries a minute per tab.
-REFRESH_SECONDS = 45
-
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
@@ -48,7 +45,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "failures": selectors.recent_failures(),
         "health": health,
         "now": now,
-        "refresh_seconds": getattr(settings, "OVERVIEW_REFRESH_SECONDS", REFRESH_SECONDS),
+        "refresh_seconds": settings.OVERVIEW_REFRESH_SECONDS,
     }
     if _fragment(request):
         return render(request, "jobs/home.html#overview", context)
