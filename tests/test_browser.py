@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import re
+import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -20,7 +21,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import Permission, User  # noqa: E402
 
 from jobs import selectors, sync  # noqa: E402
-from jobs.models import Assessment, Job  # noqa: E402
+from jobs.models import Assessment, Job, SyncRun  # noqa: E402
 from tests.fixtures_sync import make_fakecloud_accounts  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -115,11 +116,21 @@ def test_it_shows_the_overview(page):
 def test_it_tracks_short_jobs_and_keeps_a_time_zone(page):
     page.goto(page.base + "/track/")
     page.get_by_label("Account").select_option(label="fc-huawei")
-    page.get_by_label("Assessment job ids").fill("new-short-1, new-short-2")
+    known = Job.objects.filter(kind="voice_assessment").first().remote_id
+    unknown = str(uuid.uuid4())
+    page.get_by_label("Assessment job ids").fill(f"{known}, {unknown}")
     shot(page, "track")
     page.get_by_role("button", name="Track these jobs").click()
-    page.wait_for_url(re.compile(r"kind=voice_assessment"))
-    assert Job.objects.filter(remote_id__in=["new-short-1", "new-short-2"]).count() == 2
+    # Each id is asked about: the vendor's is found, the made-up one is not and is not kept.
+    report = page.locator("table", has_text=unknown)
+    report.get_by_text("Checking…").wait_for()
+    hw = Job.objects.get(remote_id=known).account
+    queued = list(SyncRun.objects.filter(account=hw, kind="voice_assessment", outcome="queued"))
+    assert len(queued) == 1
+    sync.sync_account(hw, kinds=["voice_assessment"], trigger="manual", runs=queued)  # the worker's part
+    report.get_by_text("Not found").wait_for()
+    assert report.locator("tr", has_text=known).get_by_text("Found").is_visible()
+    assert not Job.objects.filter(remote_id=unknown).exists()
 
     job = Job.objects.filter(kind="avatar_training").first()
     page.goto(page.base + "/preferences/")

@@ -203,12 +203,6 @@ def job_rows(jobs, fresh=False):
 
 
 @register.simple_tag
-def oob_deletes(ids):
-    """Out-of-band deletes of the old copies of changed rows (a poll during a sync names 500)."""
-    return mark_safe("".join(f'<tr hx-swap-oob="delete:#job-{int(pk)}"></tr>' for pk in ids))
-
-
-@register.simple_tag
 def checkbox_menu(field):
     """The checkboxes of a multiple-choice filter (rendered without widget templates)."""
     selected = {str(v) for v in (field.value() or [])}

@@ -109,6 +109,9 @@ def _sort_headers(params, sort):
     return headers
 
 
+REMOVED_ROWS_HEADER = "X-Removed-Rows"
+
+
 def _poll(request, form, qs, params, since):
     """Rows changed since the cursor, or 204 when nothing changed."""
     changed_ids = list(Job.objects.filter(synced_at__gt=since).order_by().values_list("id", flat=True)[:500])
@@ -120,12 +123,16 @@ def _poll(request, form, qs, params, since):
     context = {
         "form": form,
         "rows": rows,
-        # Old copies of changed rows go (the re-inserted ones included, whatever the cap).
-        "removed": sorted(set(changed_ids) | {job.pk for job in rows}),
         "poll_url": _list_url(params, since=cursor.isoformat()),
         "counts_url": reverse("job_counts") + ("?" + urlencode(params) if params else ""),
     }
-    return render(request, "jobs/list.html#poll", context)
+    response = render(request, "jobs/list.html#poll", context)
+    # Old copies of changed rows go (the re-inserted ones included, whatever the cap): app.js
+    # removes the ones on the page before the swap. Out-of-band deletes would log an htmx
+    # error for each changed row the page does not show.
+    removed = sorted(set(changed_ids) | {job.pk for job in rows})
+    response[REMOVED_ROWS_HEADER] = " ".join(map(str, removed))
+    return response
 
 
 @require_GET

@@ -22,6 +22,16 @@ document.addEventListener("htmx:confirm", function (event) {
   var trigger = event.detail.elt.getAttribute("hx-trigger") || "";
   if (document.visibilityState !== "visible" && /^\s*every\s/.test(trigger)) event.preventDefault();
 });
+// A live-refresh answer names the rows it replaces (header X-Removed-Rows, jobs/views/joblist.py):
+// their old copies go before the new ones are inserted.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var removed = event.detail.xhr.getResponseHeader("X-Removed-Rows");
+  if (!removed || event.detail.target.id !== "job-rows") return;
+  removed.split(" ").forEach(function (id) {
+    var row = document.getElementById("job-" + id);
+    if (row) row.remove();
+  });
+});
 // A 400 that explains itself (jobs/bad_request.html#problem, sent with HX-Reswap: a filter the
 // server refused) is shown where the server says; other error answers are not swapped.
 document.addEventListener("htmx:beforeSwap", function (event) {
