@@ -70,7 +70,9 @@ def test_the_job_list_walk(browser, live_server, synced, size):  # noqa: F811
     pg.get_by_text("No jobs match these filters.").wait_for(state="detached")
     pg.wait_for_function("() => document.querySelector('#counts .total')?.textContent.trim() === '1 job'")
     # It changes again: the next refresh replaces its row (the answer's X-Removed-Rows), no copy.
-    Job.objects.filter(pk=late.pk).update(name="zz-late-arrival renamed", synced_at=timezone.now() + timedelta(seconds=2))
+    Job.objects.filter(pk=late.pk).update(
+        name="zz-late-arrival renamed", synced_at=timezone.now() + timedelta(seconds=2)
+    )
     pg.evaluate(POLL_NOW)
     pg.locator(f"#job-{late.pk}", has_text="renamed").wait_for()
     assert pg.locator(f"#job-rows tr[id=job-{late.pk}]").count() == 1
