@@ -70,8 +70,7 @@ def check_page(pg, name, size, problems):
         if width > PHONE["width"]:
             problems.append(f"{name}: page is {width} px wide")
     problems.extend(f"{name}: {v}" for v in axe_violations(pg))
-    if size == "phone":
-        shot_as(pg, name)
+    shot_as(pg, name)
 
 
 @pytest.mark.parametrize("size", SIZES)

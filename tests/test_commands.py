@@ -1,4 +1,5 @@
 import io
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -206,11 +207,18 @@ def test_it_prints_a_line_per_kind_and_fails_when_a_run_fails(huawei_account, mo
 
 
 def test_it_tracks_short_jobs(huawei_account):
-    out = run("trackjob", "hw-main", "voice_assessment", "sj-1", "sj-2")
-    again = run("trackjob", "hw-main", "voice_assessment", "sj-2", "sj-3")
+    sj1, sj2, sj3 = sorted(str(uuid.uuid4()) for _ in range(3))
+    out = run("trackjob", "hw-main", "voice_assessment", sj1, sj2)
+    again = run("trackjob", "hw-main", "voice_assessment", sj2, sj3)
 
     assert "tracking 2 new" in out and "tracking 1 new job(s), 1 already" in again
-    assert sorted(Job.objects.values_list("remote_id", flat=True)) == ["sj-1", "sj-2", "sj-3"]
+    assert sorted(Job.objects.values_list("remote_id", flat=True)) == [sj1, sj2, sj3]
+
+
+def test_it_refuses_ids_that_cannot_be_short_job_ids(huawei_account):
+    with pytest.raises(CommandError, match="not short-job ids.*'not-an-id'"):
+        run("trackjob", "hw-main", "voice_assessment", str(uuid.uuid4()), "not-an-id")
+    assert not Job.objects.exists()
 
 
 def test_it_refuses_to_track_for_a_tencent_account(tencent_account):
