@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
+from jobs import selectors
 from jobs.models import Assessment, AssessmentMetric, CloudAccount, Job, JobEvent, SyncRun
 from jobs.status import unified_status
 
@@ -130,3 +131,14 @@ def operator_client(client, operator):
 @pytest.fixture
 def account(db):
     return make_account("huawei-main")
+
+
+def walk_pages(qs, sort, size):
+    """Every row of `qs` in `sort` order, read a keyset page of `size` at a time."""
+    seen, cursor = [], None
+    while True:
+        page = selectors.job_page(qs, sort, cursor, size)
+        seen += page.rows
+        if not page.next_cursor:
+            return seen
+        cursor = selectors.decode_cursor(page.next_cursor, sort)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from jobs import selectors
 from jobs.models import Job
-from tests.fixtures_ui import make_job
+from tests.fixtures_ui import make_job, walk_pages
 
 pytestmark = pytest.mark.django_db
 
@@ -43,16 +43,6 @@ def _plan(sql):
         return " ".join(row[0] for row in cur.fetchall())
 
 
-def _walk(qs, sort, size):
-    seen, cursor = [], None
-    while True:
-        page = selectors.job_page(qs, sort, cursor, size)
-        seen += page.rows
-        if not page.next_cursor:
-            return seen
-        cursor = selectors.decode_cursor(page.next_cursor, sort)
-
-
 # --- sorts --------------------------------------------------------------------------------
 
 
@@ -64,7 +54,7 @@ def test_it_pages_the_new_sorts_through_every_row_once_with_ties_and_nulls(accou
         # Three equal values of each time, and a third of the jobs never started or finished.
         at = None if i % 3 == 0 else when + timedelta(hours=i % 2)
         make_job(account, state_changed_at=when + timedelta(hours=i % 2), started_at=at, finished_at=at)
-    rows = _walk(Job.objects.all(), sort, 4)
+    rows = walk_pages(Job.objects.all(), sort, 4)
     assert sorted(j.pk for j in rows) == sorted(Job.objects.values_list("pk", flat=True))
     assert len({j.pk for j in rows}) == len(rows)
     field = selectors.SORTS[sort][0]

@@ -7,19 +7,9 @@ from django.utils import timezone
 
 from jobs import selectors, timelines
 from jobs.models import Job
-from tests.fixtures_ui import make_account, make_event, make_job
+from tests.fixtures_ui import make_account, make_event, make_job, walk_pages
 
 pytestmark = pytest.mark.django_db
-
-
-def _walk(qs, sort, size):
-    seen, cursor = [], None
-    while True:
-        page = selectors.job_page(qs, sort, cursor, size)
-        seen += [j.pk for j in page.rows]
-        if not page.next_cursor:
-            return seen
-        cursor = selectors.decode_cursor(page.next_cursor, sort)
 
 
 @pytest.mark.db_sensitive
@@ -29,7 +19,7 @@ def test_it_pages_through_every_row_once_even_with_ties(account, sort):
     for i in range(17):
         # Ties in every sort key: the id breaks them.
         make_job(account, name=f"n{i % 3}", updated_at=same, created_at=same)
-    seen = _walk(Job.objects.all(), sort, 4)
+    seen = [j.pk for j in walk_pages(Job.objects.all(), sort, 4)]
     assert sorted(seen) == sorted(Job.objects.values_list("pk", flat=True))
     assert len(seen) == len(set(seen))
 
