@@ -37,19 +37,32 @@ STATUS_COLOURS = {
 }
 
 
+# The widest the labels get: 17 px type on a phone (static/css/app.css), where the chart keeps
+# 640 px for its viewBox; a CJK character is about one em wide, others about 0.6.
+LABEL_PX = 17
+
+
+def _label_width(labels) -> int:
+    """Room for the longest label, so none is cut at the chart's left edge (160-460 units)."""
+    ems = max((sum(1.0 if ord(c) > 0x2E80 else 0.6 for c in label) for label in labels), default=0)
+    return int(min(max(ems * LABEL_PX + 16, 160), 460))
+
+
 def status_chart(rows, statuses):
     """Stacked horizontal bars: one per account and kind, one segment per unified status.
 
     The figure is described by a title and a data table next to it (the text alternative).
     """
-    bar_h, gap, label_w, width = 22, 10, 260, 900
-    plot_w = width - label_w - 70
+    bar_h, gap, plot_w = 22, 10, 570
+    labels = [f"{row['account'].name} · {row['kind_label']}" for row in rows]
+    label_w = _label_width(labels)
+    width = label_w + plot_w + 70
     biggest = max([r["total"] for r in rows] + [1])
     height = max(len(rows), 1) * (bar_h + gap) + gap
     parts = []
     for i, row in enumerate(rows):
         y = gap + i * (bar_h + gap)
-        label = f"{row['account'].name} · {row['kind_label']}"
+        label = labels[i]
         parts.append(
             format_html(
                 '<text x="{}" y="{}" class="chart-label" text-anchor="end">{}</text>',
