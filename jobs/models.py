@@ -332,48 +332,6 @@ class JobEvent(models.Model):
         return f"{self.job_id} {self.action or self.to_state} @ {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
-class Assessment(models.Model):
-    """A voice-quality assessment: a short job's result, or a voice training job's assess_result."""
-
-    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="assessment")
-    suggestion = models.TextField(blank=True)  # overall advice as the vendor gives it
-    fingerprint = models.CharField(max_length=40, blank=True)
-    updated_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self):
-        return f"assessment of {self.job_id}"
-
-
-class AssessmentMetric(models.Model):
-    class Metric(models.TextChoices):
-        SPEED = "speed", _("Speech rate")
-        SOUND = "sound", _("Volume")
-        SNR = "snr", _("Signal-to-noise ratio")
-        REVERB = "reverb", _("Reverberation")
-        DNSMOS_OVRL = "dnsmos_ovrl", _("DNSMOS overall")
-        DNSMOS_BAK = "dnsmos_bak", _("DNSMOS background")
-
-    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="metrics")
-    metric = models.CharField(max_length=16, choices=Metric.choices)
-    position = models.PositiveSmallIntegerField(default=0)
-    expected = models.CharField(max_length=255, blank=True)
-    actual = models.CharField(max_length=255, blank=True)
-    # The vendor's `status` (-1..1; non-zero = outside the expected range).
-    status = models.SmallIntegerField(null=True, blank=True)
-    suggestion = models.TextField(blank=True)  # Chinese
-    suggestion_en = models.TextField(blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["assessment", "metric"], name="metric_assessment_metric"),
-        ]
-        ordering = ["position"]
-
-    @property
-    def out_of_range(self):
-        return bool(self.status)
-
-
 class SyncRun(models.Model):
     class Outcome(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -446,4 +404,5 @@ class UserPreference(models.Model):
     language = models.CharField(max_length=16, blank=True)
 
 
-from jobs.heartbeat import Heartbeat  # noqa: E402, F401  (Django collects models from here)
+from jobs.assessments import Assessment, AssessmentMetric  # noqa: E402, F401  (Django collects models from here)
+from jobs.heartbeat import Heartbeat  # noqa: E402, F401

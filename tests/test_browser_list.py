@@ -73,7 +73,10 @@ def test_the_job_list_walk(browser, live_server, synced, size):  # noqa: F811
     Job.objects.filter(pk=late.pk).update(
         name="zz-late-arrival renamed", synced_at=timezone.now() + timedelta(seconds=2)
     )
-    pg.evaluate(POLL_NOW)
+    # The answer also reloads the counts: let that finish before the next write (the live
+    # server's in-memory SQLite refuses a read while the test writes: "table is locked").
+    with pg.expect_response(lambda r: "/jobs/counts/" in r.url):
+        pg.evaluate(POLL_NOW)
     pg.locator(f"#job-{late.pk}", has_text="renamed").wait_for()
     assert pg.locator(f"#job-rows tr[id=job-{late.pk}]").count() == 1
     late.delete()
