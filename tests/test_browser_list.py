@@ -51,6 +51,15 @@ def _open(chromium, live_server, **kwargs):
     return pg
 
 
+def _idle(pg):
+    """No htmx request in flight (twice, 300 ms apart: a swap's `load` triggers start the next).
+    The live server's in-memory SQLite refuses the test's writes while it reads ("table is
+    locked"), so the test writes only when the page is quiet."""
+    for _ in range(2):
+        pg.wait_for_function("() => !document.querySelector('.htmx-request')")
+        pg.wait_for_timeout(300)
+
+
 def _wait_count(pg, n):
     pg.wait_for_function(f"() => document.querySelectorAll('{ROWS}').length === {n}")
 
@@ -64,12 +73,14 @@ def test_the_job_list_walk(browser, live_server, synced, size):  # noqa: F811
     pg.goto(pg.base + "/jobs/?q=zz-late-arrival")
     pg.get_by_text("No jobs match these filters.").wait_for()
     pg.locator("#counts .total").wait_for()
+    _idle(pg)
     late = make_job(account, name="zz-late-arrival", synced_at=timezone.now() + timedelta(seconds=1))
     pg.evaluate(POLL_NOW)
     pg.locator(f"#job-{late.pk}").wait_for()
     pg.get_by_text("No jobs match these filters.").wait_for(state="detached")
     pg.wait_for_function("() => document.querySelector('#counts .total')?.textContent.trim() === '1 job'")
     # It changes again: the next refresh replaces its row (the answer's X-Removed-Rows), no copy.
+    _idle(pg)
     Job.objects.filter(pk=late.pk).update(
         name="zz-late-arrival renamed", synced_at=timezone.now() + timedelta(seconds=2)
     )
@@ -79,6 +90,7 @@ def test_the_job_list_walk(browser, live_server, synced, size):  # noqa: F811
         pg.evaluate(POLL_NOW)
     pg.locator(f"#job-{late.pk}", has_text="renamed").wait_for()
     assert pg.locator(f"#job-rows tr[id=job-{late.pk}]").count() == 1
+    _idle(pg)
     late.delete()
 
     # 5. Ticking kinds names them on the button at once (the filter request swaps #results only).
@@ -93,6 +105,7 @@ def test_the_job_list_walk(browser, live_server, synced, size):  # noqa: F811
     assert ":" not in kind.inner_text()
 
     # 6. Load more twice, open a job, Back: the same rows at the same scroll position.
+    _idle(pg)
     while Job.objects.filter(gone=False).count() < 160:
         make_job(account, name=f"filler {Job.objects.count()}", updated_at=timezone.now() - timedelta(days=400))
     pg.goto(pg.base + "/jobs/")
