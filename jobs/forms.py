@@ -103,6 +103,7 @@ class JobFilterForm(forms.Form):
     )
     batch = forms.CharField(label=_("Batch"), required=False, max_length=255)
     tag = forms.CharField(label=_("Tag"), required=False, max_length=100)
+    failure = forms.CharField(label=_("Failure group"), required=False, max_length=255)
     created = forms.ChoiceField(label=_("Created"), required=False, choices=PRESETS)
     created_from = forms.DateField(label=_("Created from"), required=False, widget=DATE)
     created_to = forms.DateField(label=_("Created to"), required=False, widget=DATE)

@@ -236,6 +236,8 @@ class Job(models.Model):
     asset_id = models.CharField(max_length=128, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
+    # A failed job's triage group (jobs.triage.signature); '' for every other job.
+    failure_group = models.CharField(max_length=255, blank=True)
 
     # The last raw payload, with PII and 24-hour download URLs stripped.
     payload = models.JSONField(default=dict, blank=True)
@@ -292,6 +294,12 @@ class Job(models.Model):
             # The job list's status chips: a bounded count per status from this index alone, in
             # an order only it gives (selectors.status_chips says why).
             models.Index(fields=["status", "first_seen_at"], condition=models.Q(gone=False), name="job_live_status"),
+            # Failure triage: failed jobs per group and when they failed; the list's failure filter.
+            models.Index(
+                fields=["failure_group", "state_changed_at"],
+                condition=models.Q(status="failed"),
+                name="job_failure_group",
+            ),
         ]
 
     def __str__(self):

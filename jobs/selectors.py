@@ -116,6 +116,8 @@ def filter_jobs(filters: dict[str, Any], now: datetime | None = None) -> QuerySe
         qs = qs.filter(batch=f["batch"])
     if f.get("tag"):
         qs = qs.filter(tags_text__contains=f"|{f['tag']}|")
+    if f.get("failure"):  # jobs.triage: only failed jobs have a group (and the index says so)
+        qs = qs.filter(status=Status.FAILED, failure_group=f["failure"])
     if f.get("q"):
         text = f["q"]
         # A pasted vendor id is answered from the remote_id index; anything else (or an id we

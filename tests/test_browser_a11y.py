@@ -41,6 +41,7 @@ def main_pages():
         ("/", "overview"),
         ("/jobs/", "list"),
         (f"/jobs/{job}/", "job"),
+        ("/triage/", "triage"),
         ("/sync/", "sync"),
         ("/track/", "track"),
         ("/preferences/", "preferences"),

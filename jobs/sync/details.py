@@ -16,6 +16,7 @@ from jobs.sync.reasons import fill_from_events
 from jobs.sync.rows import detail_updates, record_from_job
 from jobs.sync.sql import chunks
 from jobs.sync.store import store_assessments, store_events
+from jobs.triage import group_of
 
 # Detail fetches are stored in groups of this many jobs per transaction.
 DETAIL_CHUNK = 25
@@ -93,10 +94,11 @@ def store_details(ks: KindSync, fetched: list[tuple[Job, Detail]]) -> None:
         for job, detail in fetched:
             rec = detail.record
             updates = detail_updates(job, rec)
+            status = unified_status(rec.kind, rec.state)
             # What the vendor left empty and the events tell: a failure reason, start and finish.
-            updates.update(
-                fill_from_events(job, rec, rec.kind, unified_status(rec.kind, rec.state), rec.state, detail.events)
-            )
+            updates.update(fill_from_events(job, rec, rec.kind, status, rec.state, detail.events))
+            code, message = (updates.get(n, getattr(job, n)) for n in ("error_code", "error_message"))
+            updates["failure_group"] = group_of(rec.kind, status, code, message)
             updates.update(needs_detail=False, detail_synced_at=now, synced_at=now)
             Job.objects.filter(pk=job.pk).update(**updates)
             ks.counters.events_created += store_events(job.pk, detail.events)

@@ -16,6 +16,7 @@ from jobs.models import Job
 from jobs.providers.base import JobRecord
 from jobs.status import unified_status
 from jobs.sync.reasons import listed_finish
+from jobs.triage import group_of
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ COLUMNS = (
     Column("asset_id", record=True, sticky=True),
     Column("error_code", record=True, sticky=True),
     Column("error_message", record=True, sticky=True),
+    Column("failure_group"),  # from kind, status and the reason (jobs.triage)
     Column("payload", record=True),  # the stripped vendor JSON; the detail merges it in
     Column("fingerprint"),
     Column("first_seen_at", on_conflict=False),
@@ -127,6 +129,7 @@ def row_from_record(
         gone=False,
         gone_at=None,
     )
+    row["failure_group"] = group_of(rec.kind, status, row["error_code"], row["error_message"])
     return row
 
 
@@ -144,6 +147,8 @@ def keep_sticky(row: dict, rec: JobRecord, cur: dict) -> None:
     for name in STICKY_FIELDS:
         if not row[name] and cur[name]:
             row[name] = cur[name]
+    # The reason it is grouped by may be the one kept.
+    row["failure_group"] = group_of(row["kind"], row["status"], row["error_code"], row["error_message"])
     if rec.created_at is None:
         row["created_at"] = cur["created_at"]
     if rec.updated_at is None and rec.created_at is None:

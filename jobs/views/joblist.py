@@ -81,6 +81,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "counts_url": reverse("job_counts") + ("?" + urlencode(params) if params else ""),
         "export_url": reverse("job_export") + ("?" + urlencode(params) if params else ""),
         "first_url": _list_url(params),
+        "failure": filters.get("failure"),  # a failure group from the triage page, shown and removable
+        "without_failure_url": _list_url([(k, v) for k, v in params if k != "failure"]),
         "is_later_page": bool(filters.get("cursor")),
         "accounts": form.fields["account"].choices,
         "form_key": form.markup_key(),

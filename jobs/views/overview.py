@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from jobs import selectors
+from jobs import selectors, triage
 from jobs.models import Kind, Status
 from jobs.views.common import _fragment
 
@@ -43,6 +43,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "statuses": Status.choices,
         "stuck": selectors.stuck_jobs(now=now),
         "failures": selectors.recent_failures(),
+        "triage": _with_links(triage.top_failure_groups(now=now)),
         "health": health,
         "now": now,
         "refresh_seconds": settings.OVERVIEW_REFRESH_SECONDS,
@@ -50,3 +51,10 @@ def home(request: HttpRequest) -> HttpResponse:
     if _fragment(request):
         return render(request, "jobs/home.html#overview", context)
     return render(request, "jobs/home.html", context)
+
+
+def _with_links(groups):
+    """Each failure group links to the job list showing exactly its jobs."""
+    for group in groups:
+        group.list_url = reverse("job_list") + "?" + urlencode([("failure", group.signature)])
+    return groups

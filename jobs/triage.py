@@ -1,0 +1,237 @@
+"""Failure triage: which failures are the same failure.
+
+A failed job's group (``Job.failure_group``, filled at sync time by jobs.sync.rows / details) is
+its kind and the vendor's error code, else its kind and its reason with the parts that differ
+from one job to the next (ids, node numbers, paths, times) folded to placeholders. The
+selectors below aggregate failed jobs by that column in SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from jobs.models import Job, Kind, Status
+
+# Bump when signature() output changes for a stored input: the groups of failed jobs cached
+# before no longer match those of new failures until a backfill like 0017 runs again.
+SIGNATURE_VERSION = 1
+REASON_LENGTH = 200
+TREND_DAYS = 14
+NAMES_SHOWN = 5
+GROUPS_SHOWN = 100
+
+# (pattern, placeholder), applied in this order: a URL or path first (it holds ids and
+# numbers of its own), long numbers last (after every rule that needs to see their digits).
+_RULES = [
+    (re.compile(r"\b[a-z][a-z0-9+.\-]*://\S+", re.I), "<path>"),
+    # /data/jobs/123/audio.wav, C:\in\a.wav; a slash-led token of two parts or more.
+    (re.compile(r"(?<![\w/.<>])(?:[a-z]:)?[/\\][\w.\-~]+(?:[/\\][\w.\-~]*)+", re.I), "<path>"),
+    # audio/001.wav: a relative path that names a file.
+    (re.compile(r"\b[\w.\-]+(?:/[\w.\-]+)*/[\w\-]+\.[a-z0-9]{1,5}\b", re.I), "<path>"),
+    (re.compile(r"\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b", re.I), "<id>"),
+    (
+        re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?", re.I),
+        "<time>",
+    ),
+    (re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), "<time>"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b"), "<ip>"),
+    (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<n>"),
+    # Hex ids: 8+ hex digits with at least one digit and one letter (not a plain word).
+    (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", re.I), "<id>"),
+    # Numbers inside identifiers: node-12, worker7, gpu_3, pod.4 (but not "code 137").
+    (re.compile(r"(?<=[a-z])\d+|(?<=[a-z][\-_.])\d+", re.I), "<n>"),
+    (re.compile(r"\d{4,}"), "<n>"),
+]
+_SPACE = re.compile(r"\s+")
+
+
+def normalise(message: str) -> str:
+    """A reason with what varies per job folded: "exited with code 137 on node-12" and
+    "... on node-7" read the same; standalone short numbers (exit code 137) stay."""
+    text = message or ""
+    for pattern, placeholder in _RULES:
+        text = pattern.sub(placeholder, text)
+    return _SPACE.sub(" ", text).strip()[:REASON_LENGTH].rstrip()  # the list filter strips one
+
+
+def signature(kind: str, error_code: str, error_message: str) -> str:
+    """The group a failure belongs to: its kind and the vendor's code when there is one (the
+    code names the failure; the message may carry the job's details), else its normalised
+    reason."""
+    code = (error_code or "").strip()
+    if code:
+        return f"{kind}|code:{code}"
+    return f"{kind}|{normalise(error_message)}"
+
+
+def group_of(kind: str, status: str, error_code: str, error_message: str) -> str:
+    """``Job.failure_group``: a failed job's signature; '' for every other job."""
+    return signature(kind, error_code, error_message) if status == Status.FAILED else ""
+
+
+def split(sig: str) -> tuple[str, str, str]:
+    """(kind, code, normalised reason) of a signature."""
+    kind, _, rest = sig.partition("|")
+    if rest.startswith("code:"):
+        return kind, rest[5:], ""
+    return kind, "", rest
+
+
+@dataclass
+class FailureGroup:
+    signature: str
+    kind: str
+    code: str
+    reason: str
+    sample: str
+    hour: int
+    day: int
+    week: int
+    total: int
+    first_seen: datetime
+    last_seen: datetime
+    account_count: int
+    batch_count: int
+    trend: list[int] = field(default_factory=list)
+    accounts: list[str] = field(default_factory=list)
+    batches: list[str] = field(default_factory=list)
+    list_url: str = ""  # the job list filtered to exactly these jobs (set by the view)
+
+    @property
+    def kind_label(self) -> str:
+        return Kind(self.kind).label if self.kind in Kind.values else self.kind
+
+    @property
+    def accounts_more(self) -> int:
+        return max(self.account_count - len(self.accounts), 0)
+
+    @property
+    def batches_more(self) -> int:
+        return max(self.batch_count - len(self.batches), 0)
+
+    @property
+    def bars(self) -> list[tuple[int, int, int]]:
+        """(x, y, height) of the trend's bars in a 0..TREND_DAYS*6 by 0..20 box, a 1-unit
+        stub for a day without failures."""
+        top = max(self.trend or [0]) or 1
+        out = []
+        for i, n in enumerate(self.trend):
+            h = max(1, round(20 * n / top)) if n else 1
+            out.append((i * 6, 20 - h, h))
+        return out
+
+
+def failed_jobs(filters: dict[str, Any] | None = None) -> QuerySet[Job]:
+    """Failed jobs still at the vendor, narrowed by account ids, clouds and kinds."""
+    f = filters or {}
+    qs = Job.objects.filter(status=Status.FAILED, gone=False).exclude(failure_group="")
+    if f.get("account"):
+        qs = qs.filter(account__in=f["account"])
+    if f.get("cloud"):
+        qs = qs.filter(account__provider__in=f["cloud"])
+    if f.get("kind"):
+        qs = qs.filter(kind__in=f["kind"])
+    return qs
+
+
+def failure_groups(
+    filters: dict[str, Any] | None = None, now: datetime | None = None, limit: int = GROUPS_SHOWN, recent=False
+) -> list[FailureGroup]:
+    """Failed jobs per group (``state_changed_at`` is when a job failed): counts in the last
+    hour, day and week, first and last seen, a daily trend, the accounts and batches hit.
+    Most failures in the last day first, then the last week. ``recent``: only groups with a
+    failure in the last week. Four queries, each GROUP BY failure_group."""
+    now = now or timezone.now()
+    base = failed_jobs(filters)
+    hour, day, week = now - timedelta(hours=1), now - timedelta(days=1), now - timedelta(days=7)
+    rows = (
+        base.values("failure_group")
+        .annotate(
+            kind=Max("kind"),
+            code=Max("error_code"),
+            sample=Max("error_message"),
+            hour=Count("id", filter=Q(state_changed_at__gte=hour)),
+            day=Count("id", filter=Q(state_changed_at__gte=day)),
+            week=Count("id", filter=Q(state_changed_at__gte=week)),
+            total=Count("id"),
+            first_seen=Min("state_changed_at"),
+            last_seen=Max("state_changed_at"),
+            account_count=Count("account", distinct=True),
+            batch_count=Count("batch", distinct=True, filter=~Q(batch="")),
+        )
+        .order_by("-day", "-week", "-last_seen", "failure_group")
+    )
+    if recent:
+        rows = rows.filter(week__gt=0)
+    groups = []
+    for row in rows[:limit]:
+        kind, code, reason = split(row["failure_group"])
+        groups.append(
+            FailureGroup(
+                signature=row["failure_group"],
+                kind=row["kind"] or kind,
+                code=code,
+                reason=reason,
+                sample=row["sample"] or "",
+                hour=row["hour"],
+                day=row["day"],
+                week=row["week"],
+                total=row["total"],
+                first_seen=row["first_seen"],
+                last_seen=row["last_seen"],
+                account_count=row["account_count"],
+                batch_count=row["batch_count"],
+            )
+        )
+    if groups:
+        _add_details(base, groups, now)
+    return groups
+
+
+def trend_start(now: datetime):
+    """The first day of the trend (today and the TREND_DAYS - 1 before, in the user's zone)."""
+    return timezone.localtime(now).date() - timedelta(days=TREND_DAYS - 1)
+
+
+def _add_details(base: QuerySet[Job], groups: list[FailureGroup], now: datetime) -> None:
+    """The trend, accounts and batches of the groups shown (one query each)."""
+    by_sig = {g.signature: g for g in groups}
+    names = list(by_sig)
+    mine = base.filter(failure_group__in=names)
+    first_day = trend_start(now)
+    tz = timezone.get_current_timezone()
+    start = datetime.combine(first_day, datetime.min.time(), tz)
+    for g in groups:
+        g.trend = [0] * TREND_DAYS
+    per_day = (
+        mine.filter(state_changed_at__gte=start, state_changed_at__lte=now)
+        .annotate(day_=TruncDate("state_changed_at", tzinfo=tz))
+        .values("failure_group", "day_")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in per_day:
+        index = (row["day_"] - first_day).days
+        if 0 <= index < TREND_DAYS:
+            by_sig[row["failure_group"]].trend[index] += row["n"]
+    pairs = mine.values_list("failure_group", "account__name").distinct().order_by("failure_group", "account__name")
+    for sig, name in pairs:
+        if len(by_sig[sig].accounts) < NAMES_SHOWN:
+            by_sig[sig].accounts.append(name)
+    pairs = mine.exclude(batch="").values_list("failure_group", "batch").distinct().order_by("failure_group", "batch")
+    for sig, batch in pairs:
+        if len(by_sig[sig].batches) < NAMES_SHOWN:
+            by_sig[sig].batches.append(batch)
+
+
+def top_failure_groups(limit: int = 5, now: datetime | None = None) -> list[FailureGroup]:
+    """The overview card: the groups with most failures in the last day, then the week (only
+    groups that failed in the last week)."""
+    return failure_groups({}, now=now, limit=limit, recent=True)
