@@ -99,11 +99,28 @@ def setup_environment(args):
     return data_dir
 
 
+# Failure reasons spread over the failed jobs (vendor codes, and texts with node numbers and
+# timings that the triage folds): a few dozen groups, as a real cache has.
+FAILURES = [
+    ("", "training worker exited with code 137 on node-{n}"),
+    ("", "training worker exited with code 1 on node-{n}"),
+    ("", "inference data preprocess timed out after {t} s"),
+    ("", "GPU out of memory on gpu-{n}"),
+    ("MSS.20030035", "训练失败：有效音频时长不足"),
+    ("MSS.20030041", "音频文件解析失败，请检查压缩包中的音频格式"),
+    ("InternalError", "Translation engine internal error, please retry"),
+    ("", "训练视频中未检测到稳定人脸"),
+    ("44005901", "视频分辨率不符合要求"),
+    ("", "upload of /data/jobs/{t}/frames.tar failed: connection reset"),
+]
+
+
 def fill(n_jobs, n_events):
     """Bulk-insert n_jobs jobs over three accounts (raw executemany: the ORM is too slow for a
     million rows), then one job with n_events events and an assessment."""
     from django.db import connection, transaction
 
+    from jobs import triage
     from jobs.models import CloudAccount, Job, JobEvent
     from jobs.status import unified_status
 
@@ -170,6 +187,7 @@ def fill(n_jobs, n_events):
                 "asset_id": "",
                 "error_code": "",
                 "error_message": "",
+                "failure_group": "",
                 "payload": {"job_id": i},
                 "fingerprint": "",
                 "first_seen_at": created,
@@ -180,6 +198,11 @@ def fill(n_jobs, n_events):
                 "gone": i % 97 == 0,
                 "gone_at": None,
             }
+            if values["status"] == "failed":  # a reason as the sync leaves it, and its triage group
+                code, text = rnd.choice(FAILURES)
+                values["error_code"] = code
+                values["error_message"] = text.format(n=rnd.randint(1, 64), t=rnd.randint(100, 9000))
+                values["failure_group"] = triage.signature(kind, code, values["error_message"])
             batch.append(
                 [
                     adapt(f, values[f.attname.removesuffix("_id") if f.attname == "account_id" else f.attname])
@@ -345,6 +368,8 @@ def run(args):
         ("overview, cold (counts from the index)", "/", None),
         ("overview, counts cached", "/", None),
         ("sync page", "/sync/", None),
+        ("failure triage: all failed jobs", "/triage/", None),
+        ("failure triage: kind=avatar_training", "/triage/?kind=avatar_training", None),
         ("counts fragment (lazy): no filter", "/jobs/counts/", hx),
         ("counts fragment (lazy): status=failed", "/jobs/counts/?status=failed", hx),
         ("project admin (capped count): first page", "/admin/jobs/job/", None),

@@ -151,6 +151,10 @@ def failure_groups(
     now = now or timezone.now()
     base = failed_jobs(filters)
     hour, day, week = now - timedelta(hours=1), now - timedelta(days=1), now - timedelta(days=7)
+    if recent:
+        # The overview's card: only the last week's failures are read (a range of the
+        # (status, state_changed_at) index), so its first seen and totals are the week's.
+        base = base.filter(state_changed_at__gte=week)
     rows = (
         base.values("failure_group")
         .annotate(
@@ -168,8 +172,6 @@ def failure_groups(
         )
         .order_by("-day", "-week", "-last_seen", "failure_group")
     )
-    if recent:
-        rows = rows.filter(week__gt=0)
     groups = []
     for row in rows[:limit]:
         kind, code, reason = split(row["failure_group"])
