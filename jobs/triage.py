@@ -17,6 +17,7 @@ from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from jobs import selectors
 from jobs.models import Job, Kind, Status
 
 # Bump when signature() output changes for a stored input: the groups of failed jobs cached
@@ -131,14 +132,8 @@ class FailureGroup:
 def failed_jobs(filters: dict[str, Any] | None = None) -> QuerySet[Job]:
     """Failed jobs still at the vendor, narrowed by account ids, clouds and kinds."""
     f = filters or {}
-    qs = Job.objects.filter(status=Status.FAILED, gone=False).exclude(failure_group="")
-    if f.get("account"):
-        qs = qs.filter(account__in=f["account"])
-    if f.get("cloud"):
-        qs = qs.filter(account__provider__in=f["cloud"])
-    if f.get("kind"):
-        qs = qs.filter(kind__in=f["kind"])
-    return qs
+    narrowed = selectors.filter_jobs({key: f.get(key) for key in ("account", "cloud", "kind")})
+    return narrowed.filter(status=Status.FAILED).exclude(failure_group="")
 
 
 def failure_groups(
