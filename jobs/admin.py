@@ -6,6 +6,7 @@ that counts at most CAPPED_COUNT rows, and no "show all" full count.
 
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -146,7 +147,9 @@ class CloudAccountAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if form.cleaned_data.get("check_credentials"):
-            self._check_credentials(request, obj)
+            # After the admin's transaction commits: a vendor call (up to its timeouts and
+            # retries) must not hold the database's write lock.
+            transaction.on_commit(lambda: self._check_credentials(request, obj))
 
     def _check_credentials(self, request, account):
         """The "Test connection" action's call, right after a save: a wrong secret is said at once."""

@@ -32,7 +32,9 @@ def account_post(account, **overrides):
     )
 
 
-@pytest.mark.django_db
+# Real commits: the check runs once the admin's transaction has committed (a vendor call must
+# not hold the database's write lock), and its message still reaches the next page.
+@pytest.mark.django_db(transaction=True)
 def test_a_wrong_secret_saves_with_a_warning(admin_client, fakecloud, fc_accounts):
     hw, _ = fc_accounts
 
