@@ -414,3 +414,4 @@ class UserPreference(models.Model):
 
 from jobs.assessments import Assessment, AssessmentMetric  # noqa: E402, F401  (Django collects models from here)
 from jobs.heartbeat import Heartbeat  # noqa: E402, F401
+from jobs.rollup_models import FailureRollup, Rollup  # noqa: E402, F401

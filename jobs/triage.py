@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from jobs import selectors
 from jobs.models import Job, Kind, Status
+from jobs.rollup_models import FailureRollup
+from jobs.selectors import FIRST_INSTANT, LAST_INSTANT
 
 # Bump when signature() output changes for a stored input: the groups of failed jobs cached
 # before no longer match those of new failures until a backfill like 0017 runs again.
@@ -141,91 +143,127 @@ def failure_groups(
 ) -> list[FailureGroup]:
     """Failed jobs per group (``state_changed_at`` is when a job failed): counts in the last
     hour, day and week, first and last seen, a daily trend, the accounts and batches hit.
-    Most failures in the last day first, then the last week. ``recent``: only groups with a
-    failure in the last week. Four queries, each GROUP BY failure_group."""
+    Most failures in the last day first, then the last week.
+
+    All-time figures (total, first seen, accounts, batches) come from the per-partition summary
+    the sync keeps (jobs.rollups); the last TREND_DAYS days are counted live from the jobs (a
+    range of the (status, state_changed_at) index), so a failure shows in the windows as soon
+    as it is cached. ``recent`` (the overview's card): only groups with a failure in the last
+    week, and only that week is read. Three queries."""
     now = now or timezone.now()
-    base = failed_jobs(filters)
+    f = filters or {}
+    week = now - timedelta(days=7)
+    first_day = trend_start(now)
+    tz = timezone.get_current_timezone()
+    start = week if recent else min(week, datetime.combine(first_day, datetime.min.time(), tz))
+    groups: dict[str, FailureGroup] = {}
+    for row in _window_rows(failed_jobs(f), start, now, tz):
+        g = groups.get(row["failure_group"]) or _new_group(row["failure_group"], row)
+        groups[g.signature] = g
+        g.hour, g.day, g.week = g.hour + row["hour"], g.day + row["day_n"], g.week + row["week"]
+        index = (row["date"] - first_day).days
+        if 0 <= index < TREND_DAYS:
+            g.trend[index] += row["n"]
+        if recent:
+            g.total += row["n"]
+            g.first_seen = min(g.first_seen, row["first"])
+            g.last_seen = max(g.last_seen, row["last"])
+    names = {a.pk: a.name for a in selectors.accounts()}
+    batches: dict[str, set] = {}
+    for r in _summary(f, [*groups] if recent else None):
+        g = groups.get(r.failure_group)
+        if g is None:
+            g = groups[r.failure_group] = _new_group(
+                r.failure_group, {"kind": r.kind, "code": r.code, "sample": r.sample}
+            )
+        if not recent:
+            g.total += r.jobs
+            g.first_seen = min(g.first_seen, r.first_at)
+            g.last_seen = max(g.last_seen, r.last_at)
+        g.sample = max(g.sample, r.sample)
+        if r.account_id in names:
+            g.accounts.append(names[r.account_id])
+        seen = batches.setdefault(g.signature, set())
+        seen.update(r.batches)
+        # Exact unless a row kept only some of its names: then at least the largest count.
+        g.batch_count = max(len(seen), g.batch_count, r.batch_count)
+    out = []
+    for g in groups.values():
+        if recent and not g.week:
+            continue
+        # A group counted in the windows but not yet in the summary (a sync mid-way): the
+        # windows are a lower bound of its total.
+        g.total = max(g.total, g.week, sum(g.trend))
+        g.accounts = sorted(set(g.accounts))
+        g.account_count = len(g.accounts)
+        g.accounts = g.accounts[:NAMES_SHOWN]
+        g.batches = sorted(batches.get(g.signature, ()))[:NAMES_SHOWN]
+        g.batch_count = max(g.batch_count, len(g.batches))
+        out.append(g)
+    out.sort(key=lambda g: (-g.day, -g.week, -g.last_seen.timestamp(), g.signature))
+    return out[:limit]
+
+
+def _new_group(sig: str, row: dict) -> FailureGroup:
+    kind, code, reason = split(sig)
+    return FailureGroup(
+        signature=sig,
+        kind=row["kind"] or kind,
+        code=code,
+        reason=reason,
+        sample=row["sample"] or "",
+        hour=0,
+        day=0,
+        week=0,
+        total=0,
+        first_seen=LAST_INSTANT,
+        last_seen=FIRST_INSTANT,
+        account_count=0,
+        batch_count=0,
+        trend=[0] * TREND_DAYS,
+    )
+
+
+def _window_rows(base: QuerySet[Job], start: datetime, now: datetime, tz) -> QuerySet:
+    """Failures since ``start`` per group and day (in the user's zone), with the hour, day and
+    week counts of each."""
     hour, day, week = now - timedelta(hours=1), now - timedelta(days=1), now - timedelta(days=7)
-    if recent:
-        # The overview's card: only the last week's failures are read (a range of the
-        # (status, state_changed_at) index), so its first seen and totals are the week's.
-        base = base.filter(state_changed_at__gte=week)
-    rows = (
-        base.values("failure_group")
+    return (
+        base.filter(state_changed_at__gte=start, state_changed_at__lte=now)
+        .annotate(date=TruncDate("state_changed_at", tzinfo=tz))
+        .values("failure_group", "date")
         .annotate(
+            n=Count("id"),
+            hour=Count("id", filter=Q(state_changed_at__gte=hour)),
+            day_n=Count("id", filter=Q(state_changed_at__gte=day)),
+            week=Count("id", filter=Q(state_changed_at__gte=week)),
             kind=Max("kind"),
             code=Max("error_code"),
             sample=Max("error_message"),
-            hour=Count("id", filter=Q(state_changed_at__gte=hour)),
-            day=Count("id", filter=Q(state_changed_at__gte=day)),
-            week=Count("id", filter=Q(state_changed_at__gte=week)),
-            total=Count("id"),
-            first_seen=Min("state_changed_at"),
-            last_seen=Max("state_changed_at"),
-            account_count=Count("account", distinct=True),
-            batch_count=Count("batch", distinct=True, filter=~Q(batch="")),
+            first=Min("state_changed_at"),
+            last=Max("state_changed_at"),
         )
-        .order_by("-day", "-week", "-last_seen", "failure_group")
+        .order_by()
     )
-    groups = []
-    for row in rows[:limit]:
-        kind, code, reason = split(row["failure_group"])
-        groups.append(
-            FailureGroup(
-                signature=row["failure_group"],
-                kind=row["kind"] or kind,
-                code=code,
-                reason=reason,
-                sample=row["sample"] or "",
-                hour=row["hour"],
-                day=row["day"],
-                week=row["week"],
-                total=row["total"],
-                first_seen=row["first_seen"],
-                last_seen=row["last_seen"],
-                account_count=row["account_count"],
-                batch_count=row["batch_count"],
-            )
-        )
-    if groups:
-        _add_details(base, groups, now)
-    return groups
+
+
+def _summary(f: dict[str, Any], signatures: list[str] | None) -> QuerySet[FailureRollup]:
+    """The summary rows of the filtered accounts, clouds and kinds (of these groups only)."""
+    rows = FailureRollup.objects.all()
+    if f.get("account"):
+        rows = rows.filter(account__in=f["account"])
+    if f.get("cloud"):
+        rows = rows.filter(account__provider__in=f["cloud"])
+    if f.get("kind"):
+        rows = rows.filter(kind__in=f["kind"])
+    if signatures is not None:
+        rows = rows.filter(failure_group__in=signatures)
+    return rows.order_by("failure_group", "account_id")
 
 
 def trend_start(now: datetime):
     """The first day of the trend (today and the TREND_DAYS - 1 before, in the user's zone)."""
     return timezone.localtime(now).date() - timedelta(days=TREND_DAYS - 1)
-
-
-def _add_details(base: QuerySet[Job], groups: list[FailureGroup], now: datetime) -> None:
-    """The trend, accounts and batches of the groups shown (one query each)."""
-    by_sig = {g.signature: g for g in groups}
-    names = list(by_sig)
-    mine = base.filter(failure_group__in=names)
-    first_day = trend_start(now)
-    tz = timezone.get_current_timezone()
-    start = datetime.combine(first_day, datetime.min.time(), tz)
-    for g in groups:
-        g.trend = [0] * TREND_DAYS
-    per_day = (
-        mine.filter(state_changed_at__gte=start, state_changed_at__lte=now)
-        .annotate(day_=TruncDate("state_changed_at", tzinfo=tz))
-        .values("failure_group", "day_")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for row in per_day:
-        index = (row["day_"] - first_day).days
-        if 0 <= index < TREND_DAYS:
-            by_sig[row["failure_group"]].trend[index] += row["n"]
-    pairs = mine.values_list("failure_group", "account__name").distinct().order_by("failure_group", "account__name")
-    for sig, name in pairs:
-        if len(by_sig[sig].accounts) < NAMES_SHOWN:
-            by_sig[sig].accounts.append(name)
-    pairs = mine.exclude(batch="").values_list("failure_group", "batch").distinct().order_by("failure_group", "batch")
-    for sig, batch in pairs:
-        if len(by_sig[sig].batches) < NAMES_SHOWN:
-            by_sig[sig].batches.append(batch)
 
 
 def top_failure_groups(limit: int = 5, now: datetime | None = None) -> list[FailureGroup]:

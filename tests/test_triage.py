@@ -12,7 +12,7 @@ import time_machine
 from django.apps import apps
 from django.urls import reverse
 
-from jobs import sync, triage
+from jobs import rollups, sync, triage
 from jobs.models import Job
 from jobs.providers.base import EventRecord
 from tests.fixtures_sync import T0, StubProvider, make_record
@@ -120,6 +120,7 @@ def fixture_jobs(db):
         "other_code": failed(a1, 10, message="exited with code 1 on node-1"),
     }
     make_job(a1, AV, "TRAINING", error_message="exited with code 137 on node-12")
+    rollups.refresh_all(now=NOW)  # the all-time totals, as each sync run leaves them
     return jobs
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from jobs.models import ACTIVE_STATUSES, PROVIDER_KINDS, CloudAccount, Job, Kind, SyncRun
 from jobs.providers import get_provider
 from jobs.providers.base import AuthError, Provider, ProviderError
+from jobs.sync.after import after_run
 from jobs.sync.byid import list_tracked
 from jobs.sync.details import fetch_details
 from jobs.sync.errors import error_fields, redact, run_reason
@@ -49,6 +50,7 @@ def _finish_run(
         run.retryable = False
         run.auth_failed = False
     run.save()
+    after_run(run)
     return run
 
 

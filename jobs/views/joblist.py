@@ -10,8 +10,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from jobs import forms, selectors
+from jobs import batches, forms, selectors
 from jobs.models import AssessmentMetric, Job, Kind
+from jobs.rollup_models import Rollup
 from jobs.views.common import EPOCH, PAGE_SIZE, _bad_filters, _filter_form, _fragment
 
 # The column headers that sort the list (sort name per column; the rest sort from the menu).
@@ -86,6 +87,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "is_later_page": bool(filters.get("cursor")),
         "accounts": form.fields["account"].choices,
         "form_key": form.markup_key(),
+        "rollup": None if later else _rollup(filters),
+        "now": timezone.now(),
     }
     if _fragment(request):
         if later:
@@ -99,6 +102,16 @@ def job_list(request: HttpRequest) -> HttpResponse:
             name = "results"
         return render(request, f"jobs/list.html#{name}", context)
     return render(request, "jobs/list.html", context)
+
+
+def _rollup(filters) -> batches.BatchLine | None:
+    """A list of exactly one batch (or tag) is that batch's page: its progress and ETA on top,
+    summed over the same account, cloud and kind filters."""
+    if filters.get("batch"):
+        return batches.line(Rollup.Dimension.BATCH, filters["batch"], filters)
+    if filters.get("tag"):
+        return batches.line(Rollup.Dimension.TAG, filters["tag"], filters)
+    return None
 
 
 def _sort_headers(params, sort):

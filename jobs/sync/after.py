@@ -1,0 +1,27 @@
+"""What follows every sync run that changed the cache: the summaries computed from its
+account's and kind's jobs (jobs.rollups). Runs after the run's writes committed and its
+SyncRun row is saved, so a slow summary never holds the sync's locks nor delays its outcome;
+a summary that fails is logged and left for the next run (the jobs themselves are safe)."""
+
+from __future__ import annotations
+
+import logging
+
+from jobs import rollups
+from jobs.models import SyncRun
+
+log = logging.getLogger(__name__)
+
+
+def changed(run: SyncRun) -> bool:
+    """Whether the run wrote jobs or events (the only writes a summary depends on)."""
+    return bool(run.created or run.updated or run.marked_gone or run.events_created or run.details_fetched)
+
+
+def after_run(run: SyncRun) -> None:
+    if not changed(run):
+        return
+    try:
+        rollups.refresh_partition(run.account_id, run.kind)
+    except Exception:
+        log.exception("roll-up refresh of %s/%s failed; the next sync run retries it", run.account_id, run.kind)
