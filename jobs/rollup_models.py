@@ -13,7 +13,6 @@ from django.db import models
 from django.utils import timezone
 
 
-
 class Rollup(models.Model):
     """One batch (``batch_name``) or tag of one account and kind: its jobs per unified status,
     stuck jobs, first/last activity and the ETA of its unfinished jobs, as of ``computed_at``."""

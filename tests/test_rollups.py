@@ -35,9 +35,7 @@ def cache(db):
     jobs = {
         "a_ok1": make_job(a, AV, "JOB_SUCCESS", batch="b1", tags=["vip"], **{**common, "updated_at": at(2)}),
         "a_ok2": make_job(a, AV, "JOB_SUCCESS", batch="b1", tags=["vip"], finished_at=at(3), **common),
-        "a_fail": make_job(
-            a, AV, "TRAIN_FAILED", batch="b1", error_message="exited with code 137 on node-2", **common
-        ),
+        "a_fail": make_job(a, AV, "TRAIN_FAILED", batch="b1", error_message="exited with code 137 on node-2", **common),
         "a_stuck": make_job(a, AV, "TRAINING", batch="b1", state_changed_at=at(100), started_at=at(150), **common),
         "a_queued": make_job(a, AV, "JOB_PENDING", batch="b1", state_changed_at=at(1), **common),
         "b_ok": make_job(b, VT, "SUCCEED", batch="b1", **{**common, "created_at": at(300)}),

@@ -6,55 +6,77 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0017_failure_group'),
+        ("jobs", "0017_failure_group"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FailureRollup',
+            name="FailureRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('failure_group', models.CharField(max_length=255)),
-                ('kind', models.CharField(max_length=20)),
-                ('jobs', models.PositiveIntegerField(default=0)),
-                ('first_at', models.DateTimeField()),
-                ('last_at', models.DateTimeField()),
-                ('code', models.CharField(blank=True, max_length=64)),
-                ('sample', models.TextField(blank=True)),
-                ('batches', models.JSONField(blank=True, default=list)),
-                ('batch_count', models.PositiveIntegerField(default=0)),
-                ('computed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='jobs.cloudaccount')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("failure_group", models.CharField(max_length=255)),
+                ("kind", models.CharField(max_length=20)),
+                ("jobs", models.PositiveIntegerField(default=0)),
+                ("first_at", models.DateTimeField()),
+                ("last_at", models.DateTimeField()),
+                ("code", models.CharField(blank=True, max_length=64)),
+                ("sample", models.TextField(blank=True)),
+                ("batches", models.JSONField(blank=True, default=list)),
+                ("batch_count", models.PositiveIntegerField(default=0)),
+                ("computed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="jobs.cloudaccount",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['account', 'kind'], name='failurerollup_partition')],
-                'constraints': [models.UniqueConstraint(fields=('failure_group', 'account', 'kind'), name='failurerollup_key')],
+                "indexes": [models.Index(fields=["account", "kind"], name="failurerollup_partition")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("failure_group", "account", "kind"), name="failurerollup_key")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Rollup',
+            name="Rollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('dimension', models.CharField(choices=[('batch', 'batch'), ('tag', 'tag')], max_length=8)),
-                ('name', models.CharField(max_length=255)),
-                ('kind', models.CharField(max_length=20)),
-                ('counts', models.JSONField(default=dict)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('unfinished', models.PositiveIntegerField(default=0)),
-                ('stuck', models.PositiveIntegerField(default=0)),
-                ('first_created', models.DateTimeField()),
-                ('started', models.DateTimeField(blank=True, null=True)),
-                ('last_activity', models.DateTimeField()),
-                ('finished', models.DateTimeField(blank=True, null=True)),
-                ('eta', models.JSONField(blank=True, default=list)),
-                ('computed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='jobs.cloudaccount')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("dimension", models.CharField(choices=[("batch", "batch"), ("tag", "tag")], max_length=8)),
+                ("name", models.CharField(max_length=255)),
+                ("kind", models.CharField(max_length=20)),
+                ("counts", models.JSONField(default=dict)),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("unfinished", models.PositiveIntegerField(default=0)),
+                ("stuck", models.PositiveIntegerField(default=0)),
+                ("first_created", models.DateTimeField()),
+                ("started", models.DateTimeField(blank=True, null=True)),
+                ("last_activity", models.DateTimeField()),
+                ("finished", models.DateTimeField(blank=True, null=True)),
+                ("eta", models.JSONField(blank=True, default=list)),
+                ("computed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="jobs.cloudaccount",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['dimension', '-last_activity'], name='rollup_recent'), models.Index(fields=['account', 'kind'], name='rollup_partition')],
-                'constraints': [models.UniqueConstraint(fields=('dimension', 'name', 'account', 'kind'), name='rollup_key')],
+                "indexes": [
+                    models.Index(fields=["dimension", "-last_activity"], name="rollup_recent"),
+                    models.Index(fields=["account", "kind"], name="rollup_partition"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("dimension", "name", "account", "kind"), name="rollup_key")
+                ],
             },
         ),
     ]
