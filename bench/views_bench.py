@@ -8,8 +8,10 @@ same table.
 
 Each case is requested through the Django test client (the whole middleware stack, a logged-in
 session), warmed up, then timed `--iterations` times; p50/p95 are printed in milliseconds.
-Targets: p95 <= 50 ms for every dashboard case; the deep list page >= 5x faster than the
-admin's deep page.
+Targets: p95 <= 50 ms for every list and job page case; p95 <= 100 ms for the insight pages
+(failure triage, batch and tag roll-ups, stage analytics: issue #13); the deep list page >= 5x
+faster than the admin's deep page. The fill also times each partition's roll-up refresh (what
+a sync run of that size pays after its writes).
 """
 
 import argparse
@@ -63,6 +65,10 @@ AVATAR_STATES = [
 ]
 VOICE_STATES = ["SUCCEED", "SUCCEED", "SUCCEED", "PROCESSING", "FAILED", "AUDITING", "AUDIT_FAILED", "WAITING"]
 TRANSLATION_STATES = ["Success", "Success", "Success", "Running", "Failed", "Submitted", "Cancel", "Pause"]
+
+
+# Cases held to the insight pages' target (p95 <= 100 ms) rather than the list's 50 ms.
+INSIGHT_PAGES = ("failure triage", "batch", "stages")
 
 
 def parse_args():
@@ -244,6 +250,15 @@ def fill(n_jobs, n_events):
         # A table at rest, as autovacuum leaves it: statistics, and on PostgreSQL the
         # visibility map that lets a count be answered from an index alone.
         cur.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
+    # The summaries every sync run leaves for its account and kind (jobs.rollups), timed per
+    # partition: what a sync of that size pays after its writes.
+    from jobs import rollups
+
+    for account in accounts:
+        for kind in account.sync_kinds():
+            t = time.perf_counter()
+            made = rollups.refresh_partition(account.pk, kind)
+            print(f"roll-up refresh {account.name}/{kind}: {time.perf_counter() - t:.2f}s, rows {made}", flush=True)
     return accounts, job, fill_seconds
 
 
@@ -370,6 +385,12 @@ def run(args):
         ("sync page", "/sync/", None),
         ("failure triage: all failed jobs", "/triage/", None),
         ("failure triage: kind=avatar_training", "/triage/?kind=avatar_training", None),
+        ("failure triage CSV", "/triage.csv", None),
+        ("batches: all", "/batches/", None),
+        ("batches: kind=avatar_training, page 3", "/batches/?kind=avatar_training&page=3", None),
+        ("batches: tags", "/batches/?dimension=tag", None),
+        ("batches CSV (500 batches)", "/batches.csv", None),
+        ("batch page: list of batch-7", "/jobs/?batch=batch-7", None),
         ("counts fragment (lazy): no filter", "/jobs/counts/", hx),
         ("counts fragment (lazy): status=failed", "/jobs/counts/?status=failed", hx),
         ("project admin (capped count): first page", "/admin/jobs/job/", None),
@@ -392,7 +413,11 @@ def run(args):
     dashboard = {k: v for k, v in results.items() if k.startswith(("list", "detail"))}
     worst = max(dashboard.items(), key=lambda kv: kv[1][1])
     print(f"worst dashboard p95: {worst[1][1]:.1f} ms ({worst[0]}); target <= 50 ms")
-    ok = worst[1][1] <= 50 and admin_deep[0] / deep[0] >= 5
+    # Issue #13: the insight pages (triage, roll-ups, stage analytics) within 100 ms at p95.
+    insight = {k: v for k, v in results.items() if k.startswith(INSIGHT_PAGES)}
+    worst_insight = max(insight.items(), key=lambda kv: kv[1][1])
+    print(f"worst insight page p95: {worst_insight[1][1]:.1f} ms ({worst_insight[0]}); target <= 100 ms")
+    ok = worst[1][1] <= 50 and admin_deep[0] / deep[0] >= 5 and worst_insight[1][1] <= 100
     print("targets met" if ok else "TARGETS MISSED")
     if args.postgres:
         from django.db import connections

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Max, Min, Q, QuerySet
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from jobs import selectors
@@ -156,37 +155,35 @@ def failure_groups(
     first_day = trend_start(now)
     tz = timezone.get_current_timezone()
     start = week if recent else min(week, datetime.combine(first_day, datetime.min.time(), tz))
+    days = [datetime.combine(first_day + timedelta(days=i), datetime.min.time(), tz) for i in range(TREND_DAYS)]
     groups: dict[str, FailureGroup] = {}
-    for row in _window_rows(failed_jobs(f), start, now, tz):
-        g = groups.get(row["failure_group"]) or _new_group(row["failure_group"], row)
-        groups[g.signature] = g
-        g.hour, g.day, g.week = g.hour + row["hour"], g.day + row["day_n"], g.week + row["week"]
-        index = (row["date"] - first_day).days
-        if 0 <= index < TREND_DAYS:
-            g.trend[index] += row["n"]
+    for row in _window_rows(failed_jobs(f), start, now, days):
+        g = groups[row["failure_group"]] = _new_group(row["failure_group"], row)
+        g.hour, g.day, g.week = row["hour"], row["day_n"], row["week"]
+        g.trend = [row[f"d{i}"] for i in range(TREND_DAYS)]
         if recent:
-            g.total += row["n"]
-            g.first_seen = min(g.first_seen, row["first"])
-            g.last_seen = max(g.last_seen, row["last"])
+            g.total = row["n"]
+            g.first_seen, g.last_seen = row["first"], row["last"]
     names = {a.pk: a.name for a in selectors.accounts()}
     batches: dict[str, set] = {}
-    for r in _summary(f, [*groups] if recent else None):
-        g = groups.get(r.failure_group)
+    fields = ("failure_group", "account_id", "kind", "code", "sample", "jobs", "first_at", "last_at")
+    for sig, account_id, kind, code, sample, jobs, first_at, last_at, names_, count in _summary(
+        f, [*groups] if recent else None
+    ).values_list(*fields, "batches", "batch_count"):
+        g = groups.get(sig)
         if g is None:
-            g = groups[r.failure_group] = _new_group(
-                r.failure_group, {"kind": r.kind, "code": r.code, "sample": r.sample}
-            )
+            g = groups[sig] = _new_group(sig, {"kind": kind, "code": code, "sample": sample})
         if not recent:
-            g.total += r.jobs
-            g.first_seen = min(g.first_seen, r.first_at)
-            g.last_seen = max(g.last_seen, r.last_at)
-        g.sample = max(g.sample, r.sample)
-        if r.account_id in names:
-            g.accounts.append(names[r.account_id])
-        seen = batches.setdefault(g.signature, set())
-        seen.update(r.batches)
+            g.total += jobs
+            g.first_seen = min(g.first_seen, first_at)
+            g.last_seen = max(g.last_seen, last_at)
+        g.sample = max(g.sample, sample)
+        if account_id in names:
+            g.accounts.append(names[account_id])
+        seen = batches.setdefault(sig, set())
+        seen.update(names_)
         # Exact unless a row kept only some of its names: then at least the largest count.
-        g.batch_count = max(len(seen), g.batch_count, r.batch_count)
+        g.batch_count = max(len(seen), g.batch_count, count)
     out = []
     for g in groups.values():
         if recent and not g.week:
@@ -224,14 +221,19 @@ def _new_group(sig: str, row: dict) -> FailureGroup:
     )
 
 
-def _window_rows(base: QuerySet[Job], start: datetime, now: datetime, tz) -> QuerySet:
-    """Failures since ``start`` per group and day (in the user's zone), with the hour, day and
-    week counts of each."""
+def _window_rows(base: QuerySet[Job], start: datetime, now: datetime, days: list[datetime]) -> QuerySet:
+    """Failures since ``start`` per group: the hour, day and week counts, and one count per day
+    starting at each of ``days`` (midnights in the user's zone). Conditional counts over plain
+    ranges: SQLite runs a Python function per row for a date truncation (3x slower)."""
     hour, day, week = now - timedelta(hours=1), now - timedelta(days=1), now - timedelta(days=7)
+    ends = [*days[1:], now + timedelta(microseconds=1)]
+    per_day = {
+        f"d{i}": Count("id", filter=Q(state_changed_at__gte=lo, state_changed_at__lt=hi))
+        for i, (lo, hi) in enumerate(zip(days, ends, strict=True))
+    }
     return (
         base.filter(state_changed_at__gte=start, state_changed_at__lte=now)
-        .annotate(date=TruncDate("state_changed_at", tzinfo=tz))
-        .values("failure_group", "date")
+        .values("failure_group")
         .annotate(
             n=Count("id"),
             hour=Count("id", filter=Q(state_changed_at__gte=hour)),
@@ -242,6 +244,7 @@ def _window_rows(base: QuerySet[Job], start: datetime, now: datetime, tz) -> Que
             sample=Max("error_message"),
             first=Min("state_changed_at"),
             last=Max("state_changed_at"),
+            **per_day,
         )
         .order_by()
     )
