@@ -294,6 +294,14 @@ class Job(models.Model):
             # The job list's status chips: a bounded count per status from this index alone, in
             # an order only it gives (selectors.status_chips says why).
             models.Index(fields=["status", "first_seen_at"], condition=models.Q(gone=False), name="job_live_status"),
+            # The overview's stuck ranking: per status and kind, the oldest change first, over
+            # jobs still moving only (jobs.stuck.stuck_jobs repeats the condition as literal SQL:
+            # SQLite cannot match a partial index to a condition with bound parameters).
+            models.Index(
+                fields=["status", "kind", "state_changed_at"],
+                condition=models.Q(status__in=ACTIVE_STATUSES, gone=False),
+                name="job_active_age",
+            ),
             # Failure triage: failed jobs per group and when they failed; the list's failure filter.
             models.Index(
                 fields=["failure_group", "state_changed_at"],

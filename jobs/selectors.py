@@ -346,43 +346,6 @@ def status_counts() -> dict[tuple[int, str], dict[str, int]]:
     return counts
 
 
-# Stuck jobs the vendor says are running (a worker on them) come before those waiting in a
-# queue or a review, often on a person (voice drafts sit in CREATING for weeks); then by how far
-# past its state's limit a job is (time in state / limit).
-STUCK_RANK = {Status.RUNNING: 0, Status.REVIEWING: 1, Status.QUEUED: 1}
-
-
-@dataclass
-class StuckJobs:
-    jobs: list[Job]  # the most overdue first, each with .limit and .overdue (a ratio)
-    total: BoundedCount
-
-
-def stuck_jobs(limit: int = 10, now: datetime | None = None) -> StuckJobs:
-    """The most overdue stuck jobs, ranked by STUCK_RANK, and how many are stuck. Within one
-    status and one limit rule the oldest change is the most overdue: one query each walks the
-    (status, state_changed_at) index from the oldest; the best of those are the best overall."""
-    now = now or timezone.now()
-    stuck = Job.objects.filter(gone=False).filter(stuck_q(now))
-    named = {k.partition(":")[0]: [] for k in settings.STUCK_LIMIT_HOURS}
-    for kind, _, state in (k.partition(":") for k in settings.STUCK_LIMIT_HOURS):
-        named[kind] += [state] if state != "*" else []
-    rules = [
-        Q(kind=kind) & (~Q(state__in=named[kind]) if state == "*" else Q(state=state))
-        for kind, _, state in (k.partition(":") for k in settings.STUCK_LIMIT_HOURS)
-    ]
-    found = {}
-    for status in ACTIVE_STATUSES:
-        for rule in rules:
-            qs = stuck.filter(rule, status=status).select_related("account").order_by("state_changed_at", "id")
-            found.update((job.pk, job) for job in qs[:limit])
-    for job in found.values():
-        job.limit = stuck_limit(job.kind, job.state)
-        job.overdue = (now - job.state_changed_at) / job.limit
-    ranked = sorted(found.values(), key=lambda j: (STUCK_RANK[j.status], -j.overdue, j.state_changed_at, j.pk))
-    return StuckJobs(jobs=ranked[:limit], total=bounded_count(stuck))
-
-
 def recent_failures(limit: int = 10) -> list[Job]:
     return list(
         Job.objects.filter(gone=False, status=Status.FAILED)

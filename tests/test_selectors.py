@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from jobs import selectors, timelines
+from jobs import selectors, stuck, timelines
 from jobs.models import Job
 from tests.fixtures_ui import make_account, make_event, make_job, walk_pages
 
@@ -183,9 +183,27 @@ def test_it_lists_the_longest_stuck_jobs_first_across_statuses(account):
     make_job(account, state="TRAINING", state_changed_at=now - timedelta(hours=1))  # not stuck
     # Running jobs first (issue #12: a job stuck while running matters more than one waiting),
     # then the waiting ones by how far past their limits they are.
-    found = selectors.stuck_jobs(limit=10, now=now)
+    found = stuck.stuck_jobs(limit=10, now=now)
     assert [j.pk for j in found.jobs] == [middle.pk, oldest.pk, newest.pk] and found.total.n == 3
-    assert [j.pk for j in selectors.stuck_jobs(limit=2, now=now).jobs] == [middle.pk, oldest.pk]
+    assert [j.pk for j in stuck.stuck_jobs(limit=2, now=now).jobs] == [middle.pk, oldest.pk]
+
+
+def test_the_stuck_ranking_reads_the_active_age_index(account):
+    # SQLite only (as below). With the index's condition as a bound parameter SQLite would not
+    # use the partial index at all: 15 walks of the whole status index (0.5 s at 300k jobs).
+    make_job(account)
+    sent = []  # (sql, params) as the driver gets them: parameters bound, not interpolated
+
+    def record(execute, sql, params, many, context):
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        stuck.stuck_jobs(limit=10)
+    ranked = [(sql, params) for sql, params in sent if "ORDER BY" in sql and "LIMIT 10" in sql]
+    assert ranked
+    for sql, params in ranked:
+        assert "job_active_age" in _plan(sql, params), (sql, _plan(sql, params))
 
 
 def test_it_walks_the_status_index_for_stuck_jobs(account):

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from jobs import selectors, triage
+from jobs import selectors, stuck, triage
 from jobs.models import Kind, Status
 from jobs.views.common import _fragment
 
@@ -41,7 +41,7 @@ def home(request: HttpRequest) -> HttpResponse:
     context = {
         "chart_rows": rows,
         "statuses": Status.choices,
-        "stuck": selectors.stuck_jobs(now=now),
+        "stuck": stuck.stuck_jobs(now=now),
         "failures": selectors.recent_failures(),
         "triage": _with_links(triage.top_failure_groups(now=now)),
         "health": health,
