@@ -246,6 +246,14 @@ def fill(n_jobs, n_events):
     from tests.fixtures_ui import make_assessment
 
     make_assessment(job)
+    # Stage analytics: 3-6 stretches per job and the summary built from them (bench/stage_fill.py);
+    # the job with events gets its stretches from them, as the sync writes them.
+    from stage_fill import fill_stages
+
+    from jobs import stages
+
+    fill_stages(accounts)
+    stages.restage([job.pk])
     with connection.cursor() as cur:
         # A table at rest, as autovacuum leaves it: statistics, and on PostgreSQL the
         # visibility map that lets a count be answered from an index alone.
@@ -391,6 +399,11 @@ def run(args):
         ("batches: tags", "/batches/?dimension=tag", None),
         ("batches CSV (500 batches)", "/batches.csv", None),
         ("batch page: list of batch-7", "/jobs/?batch=batch-7", None),
+        ("stages: all", "/stages/", None),
+        ("stages: kind=avatar_training", "/stages/?kind=avatar_training", None),
+        ("stages: 7d window", "/stages/?window=7d", None),
+        ("stages: 90d window", "/stages/?window=90d", None),
+        ("stages CSV", "/stages.csv", None),
         ("counts fragment (lazy): no filter", "/jobs/counts/", hx),
         ("counts fragment (lazy): status=failed", "/jobs/counts/?status=failed", hx),
         ("project admin (capped count): first page", "/admin/jobs/job/", None),

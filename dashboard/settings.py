@@ -305,6 +305,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat writes these into its database schedule at start (editable in the admin afterwards).
+CELERY_BEAT_SCHEDULE = {
+    # The ETA model (jobs.eta) from the latest settled and parked jobs: at most 5,000 per kind.
+    "Rebuild the ETA model": {"task": "jobs.rebuild_eta_model", "schedule": 3600.0},
+}
 CELERY_TASK_ACKS_LATE = True
 # A pool process that dies under its task (OOM killer, a crash) loses only that process: the task
 # is sent again after its default_retry_delay, at most max_retries times (no endless loop).

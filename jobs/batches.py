@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from jobs import eta
 from jobs.models import Kind, Status
-from jobs.rollup_models import Rollup
+from jobs.rollup_models import Rollup, narrowed
 
 PER_PAGE = 50
 CSV_LIMIT = 10_000
@@ -101,16 +101,9 @@ class BatchLine:
 
 
 def summary_rows(dimension: str, filters: dict[str, Any]) -> QuerySet[Rollup]:
-    rows = Rollup.objects.filter(dimension=dimension)
-    f = filters
-    if f.get("account"):
-        rows = rows.filter(account__in=f["account"])
-    if f.get("cloud"):
-        rows = rows.filter(account__provider__in=f["cloud"])
-    if f.get("kind"):
-        rows = rows.filter(kind__in=f["kind"])
-    if f.get("q"):
-        rows = rows.filter(name__icontains=f["q"])
+    rows = narrowed(Rollup.objects.filter(dimension=dimension), filters)
+    if filters.get("q"):
+        rows = rows.filter(name__icontains=filters["q"])
     return rows
 
 

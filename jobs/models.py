@@ -421,5 +421,7 @@ class UserPreference(models.Model):
 
 
 from jobs.assessments import Assessment, AssessmentMetric  # noqa: E402, F401  (Django collects models from here)
+from jobs.eta_models import EtaModel  # noqa: E402, F401
 from jobs.heartbeat import Heartbeat  # noqa: E402, F401
 from jobs.rollup_models import FailureRollup, Rollup  # noqa: E402, F401
+from jobs.stage_models import JobStage, StageDay, StageNow, StageWeek  # noqa: E402, F401

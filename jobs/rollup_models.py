@@ -13,6 +13,18 @@ from django.db import models
 from django.utils import timezone
 
 
+def narrowed(rows: models.QuerySet, filters: dict) -> models.QuerySet:
+    """Summary rows (any model here) of the filtered account ids, clouds and kinds, the keys of
+    the job list's filters of the same names."""
+    if filters.get("account"):
+        rows = rows.filter(account__in=filters["account"])
+    if filters.get("cloud"):
+        rows = rows.filter(account__provider__in=filters["cloud"])
+    if filters.get("kind"):
+        rows = rows.filter(kind__in=filters["kind"])
+    return rows
+
+
 class Rollup(models.Model):
     """One batch (``batch_name``) or tag of one account and kind: its jobs per unified status,
     stuck jobs, first/last activity and the ETA of its unfinished jobs, as of ``computed_at``."""

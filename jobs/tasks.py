@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from jobs import sync
+from jobs import eta, sync
 from jobs.models import CloudAccount, Heartbeat, Job, SyncRun
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,13 @@ def refresh_job(job_id: int, run_id: int | None = None) -> int | None:
             run.delete()
         return None
     return sync.refresh_job(job, run=run).pk
+
+
+@shared_task(name="jobs.rebuild_eta_model", ignore_result=True, soft_time_limit=600, time_limit=660)
+def rebuild_eta_model() -> int:
+    """Rebuild the ETA model from the settled jobs (beat: hourly); returns the stretches kept."""
+    model = eta.rebuild_model()
+    return sum(model.stretches(kind) for kind in model.samples)
 
 
 # ---------------------------------------------------------------- enqueueing (for views, admin)

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from jobs import selectors
 from jobs.models import Job, Kind, Status
-from jobs.rollup_models import FailureRollup
+from jobs.rollup_models import FailureRollup, narrowed
 from jobs.selectors import FIRST_INSTANT, LAST_INSTANT
 
 # Bump when signature() output changes for a stored input: the groups of failed jobs cached
@@ -252,13 +252,7 @@ def _window_rows(base: QuerySet[Job], start: datetime, now: datetime, days: list
 
 def _summary(f: dict[str, Any], signatures: list[str] | None) -> QuerySet[FailureRollup]:
     """The summary rows of the filtered accounts, clouds and kinds (of these groups only)."""
-    rows = FailureRollup.objects.all()
-    if f.get("account"):
-        rows = rows.filter(account__in=f["account"])
-    if f.get("cloud"):
-        rows = rows.filter(account__provider__in=f["cloud"])
-    if f.get("kind"):
-        rows = rows.filter(kind__in=f["kind"])
+    rows = narrowed(FailureRollup.objects.all(), f)
     if signatures is not None:
         rows = rows.filter(failure_group__in=signatures)
     return rows.order_by("failure_group", "account_id")

@@ -42,6 +42,7 @@ def main_pages():
         ("/jobs/", "list"),
         (f"/jobs/{job}/", "job"),
         ("/triage/", "triage"),
+        ("/stages/", "stages"),
         ("/sync/", "sync"),
         ("/track/", "track"),
         ("/preferences/", "preferences"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from jobs import rollups
+from jobs import rollups, stages
 from jobs.models import SyncRun
 
 log = logging.getLogger(__name__)
@@ -25,3 +25,7 @@ def after_run(run: SyncRun) -> None:
         rollups.refresh_partition(run.account_id, run.kind)
     except Exception:
         log.exception("roll-up refresh of %s/%s failed; the next sync run retries it", run.account_id, run.kind)
+    try:
+        stages.after_run(run)  # open stretches of jobs it marked gone end (jobs.stages)
+    except Exception:
+        log.exception("stage upkeep of %s/%s failed; the next full listing retries it", run.account_id, run.kind)

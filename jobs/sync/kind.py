@@ -14,6 +14,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from jobs import stages
 from jobs.models import CloudAccount, Job, JobEvent, Kind, SyncRun
 from jobs.providers.base import JobRecord, Listed, Page, Provider, ProviderError
 from jobs.sync.fingerprints import JsonText, event_key, fingerprints
@@ -53,6 +54,7 @@ class Write:
     created: int = 0
     updated: int = 0
     since: float = 0.0  # time.monotonic() when the first row was added
+    back: list = field(default_factory=list)  # ids of jobs listed again after going gone (jobs.stages)
 
     def __bool__(self):
         return bool(self.rows or self.events or self.assessments)
@@ -63,6 +65,7 @@ class Write:
         self.rows += other.rows
         self.events += other.events
         self.assessments += other.assessments
+        self.back += other.back
         self.created += other.created
         self.updated += other.updated
 
@@ -341,7 +344,8 @@ class KindSync:
             rows.append(row)
 
         assessments = [(rec.remote_id, rec.assessment) for rec, *_ in (*new, *changed) if rec.assessment is not None]
-        return Write(rows, events, assessments, len(new), len(changed), time.monotonic())
+        back = [old.id for *_, old in changed if old.gone]
+        return Write(rows, events, assessments, len(new), len(changed), time.monotonic(), back)
 
     def _write(self, batch: Write):
         """One short transaction (no HTTP inside): upsert the rows, add events and assessments."""
@@ -349,10 +353,11 @@ class KindSync:
             return
         with self.guarded():
             relaxed_commit()
-            ids = self.upsert(batch.rows, returning=bool(batch.assessments))
+            ids = self.upsert(batch.rows, returning=bool(batch.assessments) or self.kind in stages.TIMED_KINDS)
             if batch.events:
                 JobEvent.objects.bulk_create(batch.events, ignore_conflicts=True)
             store_assessments([(ids[rid], a) for rid, a in batch.assessments if rid in ids])
+            stages.after_write(self.kind, batch.events, batch.back, ids)  # stretches that moved
         self.counters.created += batch.created
         self.counters.updated += batch.updated
         self.counters.events_created += len(batch.events)

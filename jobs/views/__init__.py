@@ -9,5 +9,6 @@ from jobs.views.joblist import job_counts, job_list  # noqa: F401
 from jobs.views.overview import home  # noqa: F401
 from jobs.views.prefs import preferences  # noqa: F401
 from jobs.views.rollups import rollups  # noqa: F401
+from jobs.views.stages import stages  # noqa: F401
 from jobs.views.syncing import sync_now, sync_page, sync_progress, track_jobs  # noqa: F401
 from jobs.views.triage import triage  # noqa: F401

@@ -1,6 +1,7 @@
 """One job: fields, linked job, timeline, assessment; refresh it on demand."""
 
 import re
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -11,9 +12,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from jobs import selectors, tasks, timelines
+from jobs import eta, selectors, stages, tasks, timelines
 from jobs.forms import ProgressForm, StepsForm
-from jobs.models import Job, SyncRun
+from jobs.models import ACTIVE_STATUSES, WAITING_STATUSES, Job, SyncRun
 from jobs.views.common import STEPS_PAGE, SYNC_PERMISSION, _bad_request, _fragment, _require_operator
 
 # Vendor advice is Chinese, English or both; text with CJK characters is taken as Chinese.
@@ -72,14 +73,29 @@ def _detail_context(request, job, linked, events, assessment, after=None) -> dic
         "job": job,
         "linked": linked,
         "timeline": timeline,
+        "gantt": stages.gantt(job, timeline, now),  # the stages strip (templates/jobs/_gantt.html)
         "assessment": assessment,
         "overall": _advice(assessment.suggestion, zh) if assessment else None,
         "metrics": metrics,
         "job_duration": job.finished_at - job.started_at if job.started_at and job.finished_at else None,
         "stuck": selectors.is_stuck(job, now),
+        "eta": _expected_finish(job, now),
         "stuck_limit": selectors.stuck_limit(job.kind, job.state),
         "can_operate": request.user.has_perm(SYNC_PERMISSION),
     }
+
+
+def _expected_finish(job: Job, now) -> dict | None:
+    """When an unfinished job should settle, from past jobs of its kind (jobs.eta): the middle
+    estimate and the p25-p75 range as times, with the date only when one is not today."""
+    model = eta.stored_model() if job.status in (*ACTIVE_STATUSES, *WAITING_STATUSES) else None
+    found = model and eta.job_remaining(job.kind, job.state, (now - job.state_changed_at).total_seconds(), model)
+    if not found:  # settled, no model built yet (the hourly task builds it, never a page), no history
+        return None
+    low, mid, high = (now + timedelta(seconds=s) for s in found)
+    today = timezone.localdate(now)
+    same_day = all(timezone.localdate(t) == today for t in (low, mid, high))
+    return {"low": low, "mid": mid, "high": high, "format": "H:i" if same_day else "Y-m-d H:i"}
 
 
 def _refresh_context(job: Job, run: SyncRun | None) -> dict:
