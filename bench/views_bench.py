@@ -77,7 +77,9 @@ def parse_args():
     p.add_argument("--events", type=int, default=1000, help="events on the detail page's job")
     p.add_argument("--iterations", type=int, default=60)
     p.add_argument("--postgres", action="store_true", help="use PostgreSQL (scratch database tod_bench_views)")
-    p.add_argument("--keep", action="store_true", help="keep the temporary DATA_DIR (to inspect plans)")
+    p.add_argument(
+        "--keep", action="store_true", help="keep the temporary DATA_DIR and the PostgreSQL database (to inspect plans)"
+    )
     p.add_argument("--profile", metavar="URL", help="print a cProfile of one URL instead of the benchmark")
     p.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     return p.parse_args()
@@ -432,7 +434,9 @@ def run(args):
     print(f"worst insight page p95: {worst_insight[1][1]:.1f} ms ({worst_insight[0]}); target <= 100 ms")
     ok = worst[1][1] <= 50 and admin_deep[0] / deep[0] >= 5 and worst_insight[1][1] <= 100
     print("targets met" if ok else "TARGETS MISSED")
-    if args.postgres:
+    if args.postgres and args.keep:
+        print("kept the database tod_bench_views")
+    elif args.postgres:
         from django.db import connections
 
         connections.close_all()

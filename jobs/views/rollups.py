@@ -40,10 +40,10 @@ def _params(request: HttpRequest, dimension: str) -> list[tuple[str, str]]:
     return params
 
 
-def list_url_for(line: batches.BatchLine, params: list[tuple[str, str]]) -> str:
+def list_url_for(line: batches.BatchLine, params: list[tuple[str, str]], base: str = "") -> str:
     """The job list filtered to exactly this batch's (tag's) jobs, with the same filters."""
     key = "batch" if line.dimension == Rollup.Dimension.BATCH else "tag"
-    return reverse("job_list") + "?" + urlencode([(key, line.name), *params])
+    return (base or reverse("job_list")) + "?" + urlencode([(key, line.name), *params])
 
 
 @require_GET
@@ -60,8 +60,9 @@ def rollups(request: HttpRequest, as_csv: bool = False) -> HttpResponse:
     else:
         found, total = batches.lines(dimension, data, page=page, now=now)
     params = _params(request, dimension)
+    base = reverse("job_list")
     for b in found:
-        b.list_url = list_url_for(b, params)
+        b.list_url = list_url_for(b, params, base)
     if as_csv:
         return _csv(request, found, dimension)
     keep = [*params, *([("dimension", dimension)] if dimension != Rollup.Dimension.BATCH else [])]
