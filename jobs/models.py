@@ -294,11 +294,13 @@ class Job(models.Model):
             # The job list's status chips: a bounded count per status from this index alone, in
             # an order only it gives (selectors.status_chips says why).
             models.Index(fields=["status", "first_seen_at"], condition=models.Q(gone=False), name="job_live_status"),
-            # The overview's stuck ranking: per status and kind, the oldest change first, over
-            # jobs still moving only (jobs.stuck.stuck_jobs repeats the condition as literal SQL:
-            # SQLite cannot match a partial index to a condition with bound parameters).
+            # The overview's stuck ranking: per status, kind and state, the oldest change first,
+            # over jobs still moving only (jobs.stuck.stuck_jobs repeats the condition as literal
+            # SQL: SQLite cannot match a partial index to a condition with bound parameters). The
+            # state is a key column so that each walk is an exact range: without it PostgreSQL
+            # walked (status, state_changed_at) instead, 110 ms for a rule matching nothing.
             models.Index(
-                fields=["status", "kind", "state_changed_at"],
+                fields=["status", "kind", "state", "state_changed_at"],
                 condition=models.Q(status__in=ACTIVE_STATUSES, gone=False),
                 name="job_active_age",
             ),
