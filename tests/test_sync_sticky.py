@@ -103,10 +103,35 @@ def test_an_incremental_refresh_keeps_what_the_detail_filled_in_when_the_next_de
 
     assert run.mode == SyncRun.Mode.INCREMENTAL and run.outcome == SyncRun.Outcome.PARTIAL
     assert Job.objects.get(remote_id="vo-00001").state == "PROCESSING"
-    assert cached("vo-00001") == FROM_DETAIL
+    # Kept, but for what the move to a running state makes wrong (a failure reason, a finish).
+    outcome = ("error_code", "error_message", "finished_at")
+    assert {k: v for k, v in cached("vo-00001").items() if k not in outcome} == {
+        k: v for k, v in FROM_DETAIL.items() if k not in outcome
+    }
 
 
 def test_the_detail_columns_here_are_the_sticky_ones():
     # If a column joins or leaves the sticky set, the tests above must say what it does.
     assert set(rows.STICKY_FIELDS) == set(FROM_DETAIL)
     assert {f.name for f in dataclasses.fields(make_record())} >= set(FROM_DETAIL)
+
+
+@pytest.mark.parametrize(
+    ("state", "status", "stale"),
+    [
+        ("TRAINING", "running", ("error_code", "error_message", "finished_at")),  # retried at the vendor
+        ("JOB_SUCCESS", "succeeded", ("error_code", "error_message")),
+    ],
+)
+def test_a_job_that_is_no_longer_failed_keeps_no_old_failure(huawei_account, state, status, stale):
+    p = detail_filled_in(huawei_account, AV)
+
+    p.replace(AV, "av-00001", state=state)
+    p.fail_detail["av-00001"] = transport_error()
+    sync.sync_account_kind(huawei_account, AV, provider=p)
+
+    job = Job.objects.get(remote_id="av-00001")
+    assert job.status == status and job.failure_group == ""
+    kept = cached("av-00001")
+    assert {name: kept[name] for name in stale} == {name: None if name == "finished_at" else "" for name in stale}
+    assert {k: v for k, v in kept.items() if k not in stale} == {k: v for k, v in FROM_DETAIL.items() if k not in stale}

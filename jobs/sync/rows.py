@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jobs.models import Job
+from jobs.models import ACTIVE_STATUSES, Job, Status
 from jobs.providers.base import JobRecord
 from jobs.status import unified_status
 from jobs.sync.reasons import listed_finish
@@ -144,8 +144,9 @@ def record_from_job(job: Job) -> JobRecord:
 def keep_sticky(row: dict, rec: JobRecord, cur: dict) -> None:
     """A changed list record must not blank what the detail fetch filled in (``cur``: the
     cached job's values of CURRENT_FIELDS)."""
+    stale = _STALE_WHEN.get(row["status"], ()) if row["state"] != cur["state"] else ()
     for name in STICKY_FIELDS:
-        if not row[name] and cur[name]:
+        if not row[name] and cur[name] and name not in stale:
             row[name] = cur[name]
     # The reason it is grouped by may be the one kept.
     row["failure_group"] = group_of(row["kind"], row["status"], row["error_code"], row["error_message"])
@@ -157,8 +158,17 @@ def keep_sticky(row: dict, rec: JobRecord, cur: dict) -> None:
         row["payload"] = {**cur["payload"], **(rec.payload or {})}
 
 
+# Kept columns that a job's new state makes wrong: a job that moved on to succeed or to run again
+# has no current failure reason (a failed job retried at the vendor kept its old error text),
+# and one moving again has not finished. A detail read of the new state fills in its own values.
+_ERROR_FIELDS = ("error_code", "error_message")
+_STALE_WHEN = {
+    Status.SUCCEEDED: _ERROR_FIELDS,
+    **dict.fromkeys(ACTIVE_STATUSES, (*_ERROR_FIELDS, "finished_at")),
+}
+
 # What keep_sticky and a state change need of a changed job as it is cached now.
-CURRENT_FIELDS = ["id", "payload", "created_at", "updated_at", "state_changed_at", *STICKY_FIELDS]
+CURRENT_FIELDS = ["id", "state", "payload", "created_at", "updated_at", "state_changed_at", *STICKY_FIELDS]
 
 
 def detail_updates(job: Job, rec: JobRecord) -> dict:
