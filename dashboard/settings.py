@@ -309,7 +309,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     # The ETA model (jobs.eta) from the latest settled and parked jobs: at most 5,000 per kind.
     "Rebuild the ETA model": {"task": "jobs.rebuild_eta_model", "schedule": 3600.0},
+    # The alert outbox (jobs.alert_delivery): retries and anything a sync's own send missed.
+    "Send due alerts": {"task": "jobs.send_alerts", "schedule": 30.0},
 }
+# The dashboard's address as people reach it: alert messages link to its pages with it.
+ALERT_SITE_URL = envstr("ALERT_SITE_URL", "http://localhost:8000")
 CELERY_TASK_ACKS_LATE = True
 # A pool process that dies under its task (OOM killer, a crash) loses only that process: the task
 # is sent again after its default_retry_delay, at most max_retries times (no endless loop).

@@ -347,3 +347,6 @@ class SyncRunAdmin(ReadOnlyAdmin):
     list_select_related = ["account"]
     raw_id_fields = ["account"]
     ordering = ["-started_at"]
+
+
+from jobs import alert_admin  # noqa: E402, F401  (registers the alert models)

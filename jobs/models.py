@@ -422,6 +422,7 @@ class UserPreference(models.Model):
     language = models.CharField(max_length=16, blank=True)
 
 
+from jobs.alert_models import Alert, AlertChannel, AlertDelivery, AlertRule  # noqa: E402, F401
 from jobs.assessments import Assessment, AssessmentMetric  # noqa: E402, F401  (Django collects models from here)
 from jobs.eta_models import EtaModel  # noqa: E402, F401
 from jobs.heartbeat import Heartbeat  # noqa: E402, F401

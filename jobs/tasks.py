@@ -119,6 +119,16 @@ def refresh_job(job_id: int, run_id: int | None = None) -> int | None:
     return sync.refresh_job(job, run=run).pk
 
 
+@shared_task(name="jobs.send_alerts", ignore_result=True, soft_time_limit=120, time_limit=180)
+def send_alerts() -> int:
+    """Send the alert outbox's due messages (one per channel); beat runs it every 30 s and each
+    sync run that opened or resolved an alert asks for it at once."""
+    from jobs.alert_delivery import send_due
+
+    sent, _failed = send_due()
+    return sent
+
+
 @shared_task(name="jobs.rebuild_eta_model", ignore_result=True, soft_time_limit=600, time_limit=660)
 def rebuild_eta_model() -> int:
     """Rebuild the ETA model from the settled jobs (beat: hourly); returns the stretches kept."""

@@ -1,13 +1,14 @@
-"""What follows every sync run that changed the cache: the summaries computed from its
-account's and kind's jobs (jobs.rollups). Runs after the run's writes committed and its
-SyncRun row is saved, so a slow summary never holds the sync's locks nor delays its outcome;
-a summary that fails is logged and left for the next run (the jobs themselves are safe)."""
+"""What follows every sync run: its alerts (jobs.alerts, from what the run wrote), and, when it
+changed the cache, the summaries computed from its account's and kind's jobs (jobs.rollups,
+jobs.stages). Runs after the run's writes committed and its SyncRun row is saved, so a slow
+summary never holds the sync's locks nor delays its outcome; a step that fails is logged and
+left for the next run (the jobs themselves are safe)."""
 
 from __future__ import annotations
 
 import logging
 
-from jobs import rollups, stages
+from jobs import alerts, rollups, stages
 from jobs.models import SyncRun
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ def changed(run: SyncRun) -> bool:
 
 
 def after_run(run: SyncRun) -> None:
+    alert_run(run)
     if not changed(run):
         return
     try:
@@ -29,3 +31,20 @@ def after_run(run: SyncRun) -> None:
         stages.after_run(run)  # open stretches of jobs it marked gone end (jobs.stages)
     except Exception:
         log.exception("stage upkeep of %s/%s failed; the next full listing retries it", run.account_id, run.kind)
+
+
+def alert_run(run: SyncRun) -> None:
+    """Open and resolve the alerts the run calls for (every run: a failed one may open a
+    "stale" alert), then ask a worker to send them."""
+    try:
+        opened, resolved = alerts.evaluate_run(run)
+    except Exception:
+        log.exception("alert evaluation of %s/%s failed", run.account_id, run.kind)
+        return
+    if opened or resolved:
+        from jobs.tasks import send_alerts
+
+        try:
+            send_alerts.delay()
+        except Exception:  # the broker is down: beat's pass sends them later
+            log.warning("could not queue the alert sender; the next scheduled pass sends them")

@@ -1,0 +1,260 @@
+"""Alert evaluation (issue #14): after each sync run, from what the run changed.
+
+What a run changed is the jobs it wrote (``synced_at`` at or after the run's start: the listing
+and the detail phase stamp every row they write; an unchanged job is not written), read through
+the ``job_synced`` index, never a scan of the cache. Per rule:
+
+- ``failed``: a written job that is failed, and failed after the rule was made (a first sync of
+  an account's history alerts no one), opens an alert on that job; a written job that is no
+  longer failed resolves it.
+- ``stuck``: the account's and kind's jobs past their state's limit (selectors.stuck_q, a range
+  of the moving jobs' index, at most STUCK_SCAN of them) open alerts; a job with an open alert
+  that is no longer stuck resolves it.
+- ``spike``: ``limit`` or more failures of the run's account and kind within ``minutes`` (a
+  range of the failed jobs' index) open one alert for the account and kind; fewer resolve it.
+- ``stale``: a run that failed opens an alert on its account; a run that succeeded resolves it.
+- ``assessment``: a written voice assessment with ``limit`` or more of its six metrics out of
+  range opens an alert on it.
+
+An alert is opened at most once per rule and subject until it resolves (a partial unique
+constraint); opening or resolving writes one AlertDelivery per channel of the rule in the same
+transaction (the outbox), and jobs.alert_delivery sends them. A muted rule still opens and
+resolves alerts (the log shows them) but its deliveries are written as skipped."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.urls import reverse
+from django.utils import timezone
+
+from jobs.alert_models import Alert, AlertDelivery, AlertRule
+from jobs.models import Job, Kind, Status, SyncRun
+from jobs.selectors import stuck_q
+
+log = logging.getLogger(__name__)
+
+# The stuck jobs one evaluation opens alerts for, at most (the oldest first).
+STUCK_SCAN = 500
+
+
+def rules_for(account_id: int, kind: str) -> list[AlertRule]:
+    """The enabled rules whose scope takes this account and kind."""
+    out = []
+    for rule in AlertRule.objects.filter(enabled=True).prefetch_related("accounts", "channels"):
+        accounts = {a.pk for a in rule.accounts.all()}
+        if accounts and account_id not in accounts:
+            continue
+        if rule.kinds and kind not in rule.kinds:
+            continue
+        out.append(rule)
+    return out
+
+
+def _scoped(rule: AlertRule, jobs):
+    if rule.batch:
+        jobs = jobs.filter(batch=rule.batch)
+    if rule.tag:
+        jobs = jobs.filter(tags_text__contains=f"|{rule.tag}|")
+    return jobs
+
+
+def evaluate_run(run: SyncRun, now: datetime | None = None) -> tuple[int, int]:
+    """Open and resolve the alerts a finished sync run calls for; returns (opened, resolved)."""
+    now = now or timezone.now()
+    rules = rules_for(run.account_id, run.kind)
+    if not rules:
+        return 0, 0
+    opened = resolved = 0
+    written = Job.objects.filter(account_id=run.account_id, kind=run.kind, synced_at__gte=run.started_at)
+    for rule in rules:
+        if rule.when == AlertRule.When.STALE:
+            o, r = _stale(rule, run, now)
+        elif rule.when == AlertRule.When.FAILED:
+            o, r = _failed(rule, _scoped(rule, written), now)
+        elif rule.when == AlertRule.When.STUCK:
+            o, r = _stuck(rule, run, now)
+        elif rule.when == AlertRule.When.SPIKE:
+            o, r = _spike(rule, run, now)
+        elif rule.when == AlertRule.When.ASSESSMENT and run.kind == Kind.VOICE_ASSESSMENT:
+            o, r = _assessment(rule, _scoped(rule, written), now)
+        else:
+            continue
+        opened, resolved = opened + o, resolved + r
+    return opened, resolved
+
+
+def _job_link(job_id: int) -> str:
+    return reverse("job_detail", args=[job_id])
+
+
+def _failed(rule: AlertRule, written, now) -> tuple[int, int]:
+    opened = 0
+    failed = written.filter(status=Status.FAILED, state_changed_at__gte=rule.created_at).select_related("account")
+    for job in failed.order_by("state_changed_at", "id"):
+        reason = " ".join(p for p in (job.error_code, job.error_message) if p) or job.state
+        opened += _open(
+            rule,
+            f"job:{job.pk}",
+            title=f"Failed: {job.name or job.remote_id}",
+            detail=f"{job.account.name} · {job.get_kind_display()} · {reason}",
+            link=_job_link(job.pk),
+            job=job,
+            account_id=job.account_id,
+            now=now,
+        )
+    still_failed = written.filter(status=Status.FAILED).values_list("pk", flat=True)
+    moved_on = written.exclude(pk__in=still_failed).values_list("pk", flat=True)
+    return opened, _resolve(rule, [f"job:{pk}" for pk in moved_on], now)
+
+
+def _stuck(rule: AlertRule, run: SyncRun, now) -> tuple[int, int]:
+    jobs = _scoped(rule, Job.objects.filter(account_id=run.account_id, kind=run.kind, gone=False))
+    stuck = list(jobs.filter(stuck_q(now)).select_related("account").order_by("state_changed_at", "id")[:STUCK_SCAN])
+    opened = 0
+    for job in stuck:
+        hours = (now - job.state_changed_at).total_seconds() / 3600
+        opened += _open(
+            rule,
+            f"job:{job.pk}",
+            title=f"Stuck: {job.name or job.remote_id}",
+            detail=f"{job.account.name} · {job.get_kind_display()} · {job.state} for {hours:.0f} h",
+            link=_job_link(job.pk),
+            job=job,
+            account_id=job.account_id,
+            now=now,
+        )
+    keys = {f"job:{job.pk}" for job in stuck}
+    open_ids = [
+        int(key.partition(":")[2])
+        for key in Alert.objects.filter(rule=rule, resolved_at__isnull=True, account_id=run.account_id)
+        .filter(job__kind=run.kind)
+        .values_list("key", flat=True)
+        if key not in keys
+    ]
+    still = set(jobs.filter(pk__in=open_ids).filter(stuck_q(now)).values_list("pk", flat=True))
+    return opened, _resolve(rule, [f"job:{pk}" for pk in open_ids if pk not in still], now)
+
+
+def _spike(rule: AlertRule, run: SyncRun, now) -> tuple[int, int]:
+    since = now - timedelta(minutes=rule.minutes)
+    failures = _scoped(
+        rule,
+        Job.objects.filter(account_id=run.account_id, kind=run.kind, status=Status.FAILED, state_changed_at__gte=since),
+    ).aggregate(n=Count("id"))["n"]
+    key = f"spike:{run.account_id}:{run.kind}"
+    if failures >= rule.limit:
+        kind = Kind(run.kind).label if run.kind in Kind.values else run.kind
+        return (
+            _open(
+                rule,
+                key,
+                title=f"Failure spike: {failures} {kind} failures in {rule.minutes} min",
+                detail=f"{run.account.name}: {failures} failed jobs since {since:%Y-%m-%d %H:%M} UTC",
+                link=reverse("job_list") + f"?status=failed&account={run.account_id}&kind={run.kind}",
+                account_id=run.account_id,
+                now=now,
+            ),
+            0,
+        )
+    return 0, _resolve(rule, [key], now)
+
+
+def _stale(rule: AlertRule, run: SyncRun, now) -> tuple[int, int]:
+    key = f"account:{run.account_id}"
+    if run.outcome == SyncRun.Outcome.FAILED:
+        reason = run.error_message or run.error_code or "sync failed"
+        return (
+            _open(
+                rule,
+                key,
+                title=f"Sync failing: {run.account.name}",
+                detail=f"{run.get_kind_display()}: {reason}"[:2000],
+                link=reverse("sync"),
+                account_id=run.account_id,
+                now=now,
+            ),
+            0,
+        )
+    if run.outcome == SyncRun.Outcome.SUCCEEDED:
+        return 0, _resolve(rule, [key], now)
+    return 0, 0
+
+
+def _assessment(rule: AlertRule, written, now) -> tuple[int, int]:
+    from jobs.assessments import AssessmentMetric
+
+    bad = (
+        AssessmentMetric.objects.filter(assessment__job__in=written)
+        .exclude(status=0)
+        .exclude(status__isnull=True)
+        .values("assessment__job_id")
+        .annotate(n=Count("id"))
+        .filter(n__gte=rule.limit)
+    )
+    counts = {row["assessment__job_id"]: row["n"] for row in bad}
+    opened = 0
+    for job in Job.objects.filter(pk__in=counts).select_related("account"):
+        opened += _open(
+            rule,
+            f"job:{job.pk}",
+            title=f"Assessment failed {counts[job.pk]} of 6 metrics: {job.name or job.remote_id}",
+            detail=f"{job.account.name} · {job.get_kind_display()}",
+            link=_job_link(job.pk),
+            job=job,
+            account_id=job.account_id,
+            now=now,
+        )
+    return opened, 0
+
+
+def _deliveries(rule: AlertRule, alert: Alert, event: str, now) -> None:
+    muted = rule.muted(now)
+    AlertDelivery.objects.bulk_create(
+        AlertDelivery(
+            alert=alert,
+            channel=channel,
+            event=event,
+            status=AlertDelivery.Status.SKIPPED if muted or not channel.enabled else AlertDelivery.Status.PENDING,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for channel in rule.channels.all()
+    )
+
+
+def _open(rule: AlertRule, key: str, *, title, detail, link, now, job=None, account_id=None) -> int:
+    """Open the rule's alert on ``key`` unless one is open; 1 if this call opened it."""
+    if Alert.objects.filter(rule=rule, key=key, resolved_at__isnull=True).exists():
+        return 0
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(
+                rule=rule,
+                key=key,
+                job=job,
+                account_id=account_id,
+                title=title[:300],
+                detail=detail,
+                link=link,
+                opened_at=now,
+            )
+            _deliveries(rule, alert, AlertDelivery.Event.FIRED, now)
+    except IntegrityError:  # another evaluation opened it meanwhile
+        return 0
+    return 1
+
+
+def _resolve(rule: AlertRule, keys: list[str], now) -> int:
+    if not keys:
+        return 0
+    resolved = 0
+    for alert in Alert.objects.filter(rule=rule, key__in=keys, resolved_at__isnull=True):
+        with transaction.atomic():
+            if Alert.objects.filter(pk=alert.pk, resolved_at__isnull=True).update(resolved_at=now):
+                _deliveries(rule, alert, AlertDelivery.Event.RESOLVED, now)
+                resolved += 1
+    return resolved
