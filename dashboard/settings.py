@@ -140,6 +140,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "jobs.context_savedviews.saved_views",  # the navigation's "Views" menu (lazy: one query)
             ],
         },
     }
@@ -329,6 +330,9 @@ SYNC_ACTIVE_INTERVAL = envint("SYNC_ACTIVE_INTERVAL", 60)
 # How often an open overview refreshes itself while its tab is visible (30-60 s: fresh enough
 # for a wall screen, a few cheap queries a minute per tab).
 OVERVIEW_REFRESH_SECONDS = envint("OVERVIEW_REFRESH_SECONDS", 45)
+# "Changed since your last visit": a visit this long after the previous one starts a new
+# sitting, and the mark moves to that previous visit (jobs/lastseen_models.py).
+LAST_SEEN_GAP_MINUTES = envint("LAST_SEEN_GAP_MINUTES", 30)
 # Seconds between full listings (reconciliation: the only refresh that marks jobs gone); the
 # syncs in between read only what can have changed. Per account in the admin.
 SYNC_FULL_INTERVAL = envint("SYNC_FULL_INTERVAL", 6 * 3600)

@@ -349,4 +349,4 @@ class SyncRunAdmin(ReadOnlyAdmin):
     ordering = ["-started_at"]
 
 
-from jobs import alert_admin  # noqa: E402, F401  (registers the alert models)
+from jobs import alert_admin, savedview_admin  # noqa: E402, F401  (register the alert and saved-view models)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import apprise
 from django.conf import settings
@@ -80,8 +81,6 @@ def send(channel: AlertChannel, title: str, body: str) -> str:
 
 def _clean(text: str, url: str) -> str:
     """apprise's log lines without the URL or any of its parts that may be secret."""
-    from urllib.parse import urlsplit
-
     secrets = {url}
     try:
         parts = urlsplit(url)
@@ -93,6 +92,12 @@ def _clean(text: str, url: str) -> str:
         text = text.replace(secret, "***")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return " | ".join(lines)[-480:]
+
+
+def anything_due(now: datetime | None = None) -> bool:
+    """Whether a delivery waits to be sent (one row of the partial index alertdelivery_due)."""
+    now = now or timezone.now()
+    return AlertDelivery.objects.filter(status=AlertDelivery.Status.PENDING, next_attempt_at__lte=now).exists()
 
 
 def send_due(now: datetime | None = None) -> tuple[int, int]:

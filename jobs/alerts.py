@@ -26,12 +26,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from jobs.alert_models import Alert, AlertDelivery, AlertRule
+from jobs.assessments import AssessmentMetric
 from jobs.models import Job, Kind, Status, SyncRun
 from jobs.selectors import stuck_q
 
@@ -63,13 +65,20 @@ def _scoped(rule: AlertRule, jobs):
 
 
 def evaluate_run(run: SyncRun, now: datetime | None = None) -> tuple[int, int]:
-    """Open and resolve the alerts a finished sync run calls for; returns (opened, resolved)."""
+    """Open and resolve the alerts a finished sync run calls for; returns (opened, resolved).
+    An alert's text is written once, in the site's language (LANGUAGE_CODE), whatever language
+    the thread that ran the sync had active."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _evaluate_run(run, now)
+
+
+def _evaluate_run(run: SyncRun, now: datetime | None) -> tuple[int, int]:
     now = now or timezone.now()
     rules = rules_for(run.account_id, run.kind)
     if not rules:
         return 0, 0
     opened = resolved = 0
-    written = Job.objects.filter(account_id=run.account_id, kind=run.kind, synced_at__gte=run.started_at)
+    written = _written(run)
     for rule in rules:
         if rule.when == AlertRule.When.STALE:
             o, r = _stale(rule, run, now)
@@ -87,47 +96,65 @@ def evaluate_run(run: SyncRun, now: datetime | None = None) -> tuple[int, int]:
     return opened, resolved
 
 
+# Up to this many jobs written by a run are named by id (read from the job_synced index alone);
+# a run that wrote more (a first sync) is narrowed by account and kind instead.
+WRITTEN_BY_ID = 5000
+
+
+def _written(run: SyncRun):
+    """The jobs the run wrote. Read as a range of job_synced only, account and kind compared
+    here: given those columns too, SQLite walked the account's whole (account, kind) index
+    instead (0.1 s at 100,000 jobs for every run)."""
+    recent = Job.objects.filter(synced_at__gte=run.started_at).values_list("pk", "account_id", "kind")
+    ids = []
+    for pk, account_id, kind in recent.iterator(chunk_size=2000):
+        if account_id == run.account_id and kind == run.kind:
+            ids.append(pk)
+            if len(ids) > WRITTEN_BY_ID:
+                return Job.objects.filter(account_id=run.account_id, kind=run.kind, synced_at__gte=run.started_at)
+    return Job.objects.filter(pk__in=ids)
+
+
 def _job_link(job_id: int) -> str:
     return reverse("job_detail", args=[job_id])
 
 
+def _job_alert(job: Job, title: str, detail: str) -> dict:
+    return {
+        "key": f"job:{job.pk}",
+        "title": title,
+        "detail": detail,
+        "link": _job_link(job.pk),
+        "job": job,
+        "account_id": job.account_id,
+    }
+
+
 def _failed(rule: AlertRule, written, now) -> tuple[int, int]:
-    opened = 0
     failed = written.filter(status=Status.FAILED, state_changed_at__gte=rule.created_at).select_related("account")
+    found = []
     for job in failed.order_by("state_changed_at", "id"):
         reason = " ".join(p for p in (job.error_code, job.error_message) if p) or job.state
-        opened += _open(
-            rule,
-            f"job:{job.pk}",
-            title=f"Failed: {job.name or job.remote_id}",
-            detail=f"{job.account.name} · {job.get_kind_display()} · {reason}",
-            link=_job_link(job.pk),
-            job=job,
-            account_id=job.account_id,
-            now=now,
-        )
-    still_failed = written.filter(status=Status.FAILED).values_list("pk", flat=True)
-    moved_on = written.exclude(pk__in=still_failed).values_list("pk", flat=True)
-    return opened, _resolve(rule, [f"job:{pk}" for pk in moved_on], now)
+        detail = f"{job.account.name} · {job.get_kind_display()} · {reason}"
+        found.append(_job_alert(job, f"Failed: {job.name or job.remote_id}", detail))
+    opened = _open_many(rule, found, now)
+    # The rule's open alerts on jobs this run wrote that are no longer failed.
+    moved_on = Alert.objects.filter(
+        rule=rule, resolved_at__isnull=True, job__in=written.exclude(status=Status.FAILED)
+    ).values_list("key", flat=True)
+    return opened, _resolve(rule, list(moved_on), now)
 
 
 def _stuck(rule: AlertRule, run: SyncRun, now) -> tuple[int, int]:
     jobs = _scoped(rule, Job.objects.filter(account_id=run.account_id, kind=run.kind, gone=False))
     stuck = list(jobs.filter(stuck_q(now)).select_related("account").order_by("state_changed_at", "id")[:STUCK_SCAN])
-    opened = 0
+    found = []
     for job in stuck:
         hours = (now - job.state_changed_at).total_seconds() / 3600
-        opened += _open(
-            rule,
-            f"job:{job.pk}",
-            title=f"Stuck: {job.name or job.remote_id}",
-            detail=f"{job.account.name} · {job.get_kind_display()} · {job.state} for {hours:.0f} h",
-            link=_job_link(job.pk),
-            job=job,
-            account_id=job.account_id,
-            now=now,
-        )
-    keys = {f"job:{job.pk}" for job in stuck}
+        detail = f"{job.account.name} · {job.get_kind_display()} · {job.state} for {hours:.0f} h"
+        found.append(_job_alert(job, f"Stuck: {job.name or job.remote_id}", detail))
+    opened = _open_many(rule, found, now)
+    keys = {f["key"] for f in found}
     open_ids = [
         int(key.partition(":")[2])
         for key in Alert.objects.filter(rule=rule, resolved_at__isnull=True, account_id=run.account_id)
@@ -141,10 +168,13 @@ def _stuck(rule: AlertRule, run: SyncRun, now) -> tuple[int, int]:
 
 def _spike(rule: AlertRule, run: SyncRun, now) -> tuple[int, int]:
     since = now - timedelta(minutes=rule.minutes)
-    failures = _scoped(
-        rule,
-        Job.objects.filter(account_id=run.account_id, kind=run.kind, status=Status.FAILED, state_changed_at__gte=since),
-    ).aggregate(n=Count("id"))["n"]
+    # A range of (status, state_changed_at); the account and kind compared here (as _written).
+    recent = _scoped(rule, Job.objects.filter(status=Status.FAILED, state_changed_at__gte=since))
+    failures = sum(
+        1
+        for account_id, kind in recent.values_list("account_id", "kind").iterator(chunk_size=2000)
+        if account_id == run.account_id and kind == run.kind
+    )
     key = f"spike:{run.account_id}:{run.kind}"
     if failures >= rule.limit:
         kind = Kind(run.kind).label if run.kind in Kind.values else run.kind
@@ -185,8 +215,6 @@ def _stale(rule: AlertRule, run: SyncRun, now) -> tuple[int, int]:
 
 
 def _assessment(rule: AlertRule, written, now) -> tuple[int, int]:
-    from jobs.assessments import AssessmentMetric
-
     bad = (
         AssessmentMetric.objects.filter(assessment__job__in=written)
         .exclude(status=0)
@@ -196,65 +224,105 @@ def _assessment(rule: AlertRule, written, now) -> tuple[int, int]:
         .filter(n__gte=rule.limit)
     )
     counts = {row["assessment__job_id"]: row["n"] for row in bad}
-    opened = 0
-    for job in Job.objects.filter(pk__in=counts).select_related("account"):
-        opened += _open(
-            rule,
-            f"job:{job.pk}",
-            title=f"Assessment failed {counts[job.pk]} of 6 metrics: {job.name or job.remote_id}",
-            detail=f"{job.account.name} · {job.get_kind_display()}",
-            link=_job_link(job.pk),
-            job=job,
-            account_id=job.account_id,
-            now=now,
+    found = [
+        _job_alert(
+            job,
+            f"Assessment failed {counts[job.pk]} of 6 metrics: {job.name or job.remote_id}",
+            f"{job.account.name} · {job.get_kind_display()}",
         )
-    return opened, 0
+        for job in Job.objects.filter(pk__in=counts).select_related("account").order_by("id")
+    ]
+    return _open_many(rule, found, now), 0
 
 
-def _deliveries(rule: AlertRule, alert: Alert, event: str, now) -> None:
+def _deliveries(rule: AlertRule, alerts: list[Alert], event: str, now) -> None:
     muted = rule.muted(now)
     AlertDelivery.objects.bulk_create(
-        AlertDelivery(
-            alert=alert,
-            channel=channel,
-            event=event,
-            status=AlertDelivery.Status.SKIPPED if muted or not channel.enabled else AlertDelivery.Status.PENDING,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        for channel in rule.channels.all()
+        [
+            AlertDelivery(
+                alert=alert,
+                channel=channel,
+                event=event,
+                status=AlertDelivery.Status.SKIPPED if muted or not channel.enabled else AlertDelivery.Status.PENDING,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for alert in alerts
+            for channel in rule.channels.all()
+        ],
+        batch_size=500,
     )
 
 
 def _open(rule: AlertRule, key: str, *, title, detail, link, now, job=None, account_id=None) -> int:
     """Open the rule's alert on ``key`` unless one is open; 1 if this call opened it."""
-    if Alert.objects.filter(rule=rule, key=key, resolved_at__isnull=True).exists():
+    found = {"key": key, "title": title, "detail": detail, "link": link, "job": job, "account_id": account_id}
+    return _open_many(rule, [found], now)
+
+
+def _open_many(rule: AlertRule, found: list[dict], now) -> int:
+    """Open the rule's alerts on the subjects in ``found`` that have none open, with their
+    deliveries, in one transaction (a few queries for hundreds: a sync that fails 500 jobs
+    must not pay 500 round trips). Returns how many it opened."""
+    if not found:
+        return 0
+    found = list({f["key"]: f for f in found}.values())
+    keys = [f["key"] for f in found]
+    already = set()
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        already.update(
+            Alert.objects.filter(rule=rule, key__in=chunk, resolved_at__isnull=True).values_list("key", flat=True)
+        )
+    new = [
+        Alert(
+            rule=rule,
+            key=f["key"],
+            job=f.get("job"),
+            account_id=f.get("account_id"),
+            title=f["title"][:300],
+            detail=f["detail"],
+            link=f["link"],
+            opened_at=now,
+        )
+        for f in found
+        if f["key"] not in already
+    ]
+    if not new:
         return 0
     try:
         with transaction.atomic():
-            alert = Alert.objects.create(
-                rule=rule,
-                key=key,
-                job=job,
-                account_id=account_id,
-                title=title[:300],
-                detail=detail,
-                link=link,
-                opened_at=now,
-            )
-            _deliveries(rule, alert, AlertDelivery.Event.FIRED, now)
-    except IntegrityError:  # another evaluation opened it meanwhile
-        return 0
-    return 1
+            created = Alert.objects.bulk_create(new, batch_size=500)
+            _deliveries(rule, created, AlertDelivery.Event.FIRED, now)
+        return len(created)
+    except IntegrityError:  # another evaluation opened some of them meanwhile: one by one
+        opened = 0
+        for alert in new:
+            alert.pk = None
+            try:
+                with transaction.atomic():
+                    alert.save()
+                    _deliveries(rule, [alert], AlertDelivery.Event.FIRED, now)
+                opened += 1
+            except IntegrityError:
+                continue
+        return opened
 
 
 def _resolve(rule: AlertRule, keys: list[str], now) -> int:
-    if not keys:
-        return 0
+    """Resolve the rule's open alerts on ``keys``, with their deliveries, in one transaction."""
     resolved = 0
-    for alert in Alert.objects.filter(rule=rule, key__in=keys, resolved_at__isnull=True):
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
         with transaction.atomic():
-            if Alert.objects.filter(pk=alert.pk, resolved_at__isnull=True).update(resolved_at=now):
-                _deliveries(rule, alert, AlertDelivery.Event.RESOLVED, now)
-                resolved += 1
+            ids = list(
+                Alert.objects.select_for_update()
+                .filter(rule=rule, key__in=chunk, resolved_at__isnull=True)
+                .values_list("pk", flat=True)
+            )
+            if not ids:
+                continue
+            Alert.objects.filter(pk__in=ids).update(resolved_at=now)
+            _deliveries(rule, [Alert(pk=pk) for pk in ids], AlertDelivery.Event.RESOLVED, now)
+            resolved += len(ids)
     return resolved

@@ -343,6 +343,9 @@ class JobEvent(models.Model):
         indexes = [
             # Job detail timeline, in time order (keyset on occurred_at, id).
             models.Index(fields=["job", "occurred_at", "id"], name="jobevent_timeline"),
+            # The change feed (jobs.changes): observed state changes of every job, newest first (keyset
+            # on occurred_at, id), and the bounded count of those after a user's mark.
+            models.Index(fields=["occurred_at", "id"], condition=models.Q(source="observed"), name="jobevent_observed"),
         ]
         ordering = ["occurred_at", "id"]
 
@@ -426,5 +429,7 @@ from jobs.alert_models import Alert, AlertChannel, AlertDelivery, AlertRule  # n
 from jobs.assessments import Assessment, AssessmentMetric  # noqa: E402, F401  (Django collects models from here)
 from jobs.eta_models import EtaModel  # noqa: E402, F401
 from jobs.heartbeat import Heartbeat  # noqa: E402, F401
+from jobs.lastseen_models import LastSeen  # noqa: E402, F401
 from jobs.rollup_models import FailureRollup, Rollup  # noqa: E402, F401
+from jobs.savedview_models import SavedView  # noqa: E402, F401
 from jobs.stage_models import JobStage, StageDay, StageNow, StageWeek  # noqa: E402, F401

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from jobs import eta, sync
+from jobs import alert_delivery, eta, sync
 from jobs.models import CloudAccount, Heartbeat, Job, SyncRun
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,8 @@ def sync_account(
     except SoftTimeLimitExceeded:
         log.warning("sync of %s hit its time limit", account.name)
         return []
+    if alert_delivery.anything_due():
+        send_alerts.delay()  # the alerts this sync opened or resolved, now (beat's pass is the net)
     transient = [r for r in done if getattr(r, "retryable", False) and r.outcome == SyncRun.Outcome.FAILED]
     if transient and self.request.retries < self.max_retries:
         kinds_left = [r.kind for r in transient]
@@ -122,10 +124,8 @@ def refresh_job(job_id: int, run_id: int | None = None) -> int | None:
 @shared_task(name="jobs.send_alerts", ignore_result=True, soft_time_limit=120, time_limit=180)
 def send_alerts() -> int:
     """Send the alert outbox's due messages (one per channel); beat runs it every 30 s and each
-    sync run that opened or resolved an alert asks for it at once."""
-    from jobs.alert_delivery import send_due
-
-    sent, _failed = send_due()
+    sync that left some due asks for it at once (sync_account)."""
+    sent, _failed = alert_delivery.send_due()
     return sent
 
 

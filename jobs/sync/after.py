@@ -35,16 +35,8 @@ def after_run(run: SyncRun) -> None:
 
 def alert_run(run: SyncRun) -> None:
     """Open and resolve the alerts the run calls for (every run: a failed one may open a
-    "stale" alert), then ask a worker to send them."""
+    "stale" alert); the sync task then asks a worker to send them (jobs.tasks)."""
     try:
-        opened, resolved = alerts.evaluate_run(run)
+        alerts.evaluate_run(run)
     except Exception:
         log.exception("alert evaluation of %s/%s failed", run.account_id, run.kind)
-        return
-    if opened or resolved:
-        from jobs.tasks import send_alerts
-
-        try:
-            send_alerts.delay()
-        except Exception:  # the broker is down: beat's pass sends them later
-            log.warning("could not queue the alert sender; the next scheduled pass sends them")

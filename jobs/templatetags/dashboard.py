@@ -147,6 +147,7 @@ def _row_words() -> dict:
             "stuck": f' <span class="badge stuck"><span aria-hidden="true">◷</span> {_e(_("Stuck"))}</span>',
             "gone": f' <span class="badge gone">{_e(_("Gone"))}</span>',
             "out_of_range": _("%(out)s of %(n)s out of range"),
+            "changed": f'<span class="sr-only"> {_e(_("changed since your last visit"))}</span>',
         }
         _ROW_WORDS[lang] = words
     return words
@@ -168,10 +169,11 @@ def _time_cell(value) -> str:
 
 
 @register.simple_tag
-def job_rows(jobs, fresh=False):
+def job_rows(jobs, fresh=False, seen=None):
     """The <tr>s of the job list. Plain f-strings with every vendor value escaped, labels
     built once per language and one reverse() per call: the list renders 50 rows a page and
-    every poll, and format_html per cell cost three times the rest of the page."""
+    every poll, and format_html per cell cost three times the rest of the page. With `seen` (the
+    user's mark, jobs/lastseen_models.py), a job whose state changed after it is highlighted."""
     words = _row_words()
     detail = reverse("job_detail", args=[0])[:-2]  # ".../jobs/0/" -> ".../jobs/"
     css = ' class="fresh"' if fresh else ""
@@ -189,9 +191,12 @@ def job_rows(jobs, fresh=False):
         extra = f'<span class="small">{_e(job.batch)}</span>' if job.batch else ""
         extra += "".join(f' <span class="tag">{_e(tag)}</span>' for tag in (job.tags or []))
         account = job.account
+        changed = seen is not None and job.state_changed_at > seen
+        row_css = (' class="fresh changed"' if fresh else ' class="changed"') if changed else css
         out.append(
-            f'<tr id="job-{job.pk}"{css}>'
+            f'<tr id="job-{job.pk}"{row_css}>'
             f'<td class="name"><a href="{detail}{job.pk}/">{_e(job.name or job.remote_id)}</a>'
+            f"{words['changed'] if changed else ''}"
             f'<div class="muted small mono">{_e(job.remote_id)}</div></td>'
             f'<td>{_e(account.name)}<div class="muted small">'
             f"{words['provider'].get(account.provider) or _e(account.provider)}</div></td>"

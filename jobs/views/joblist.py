@@ -10,7 +10,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from jobs import batches, forms, selectors
+from jobs import batches, changes, forms, selectors
+from jobs.lastseen_models import LastSeen
 from jobs.models import AssessmentMetric, Job, Kind
 from jobs.rollup_models import Rollup
 from jobs.views.common import EPOCH, PAGE_SIZE, _bad_filters, _filter_form, _fragment
@@ -58,9 +59,10 @@ def job_list(request: HttpRequest) -> HttpResponse:
     filters = form.cleaned_data
     qs = selectors.filter_jobs(filters)
     params = form.filter_params()
+    mark = LastSeen.visit(request.user)  # rows changed since the user's mark are highlighted
 
     if filters["since"]:
-        return _poll(request, form, qs, params, filters["since"])
+        return _poll(request, form, qs, params, filters["since"], mark)
 
     cursor = selectors.change_cursor()
     later = bool(filters.get("cursor"))
@@ -89,6 +91,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "form_key": form.markup_key(),
         "rollup": None if later else _rollup(filters),
         "now": timezone.now(),
+        "seen_at": mark,
+        "since": changes.Since(mark),  # "N changes since your last visit" (counted if shown)
     }
     if _fragment(request):
         if later:
@@ -127,7 +131,7 @@ def _sort_headers(params, sort):
 REMOVED_ROWS_HEADER = "X-Removed-Rows"
 
 
-def _poll(request, form, qs, params, since):
+def _poll(request, form, qs, params, since, mark):
     """Rows changed since the cursor, or 204 when nothing changed."""
     changed_ids = list(Job.objects.filter(synced_at__gt=since).order_by().values_list("id", flat=True)[:500])
     if not changed_ids:
@@ -138,6 +142,7 @@ def _poll(request, form, qs, params, since):
     context = {
         "form": form,
         "rows": rows,
+        "seen_at": mark,
         "poll_url": _list_url(params, since=cursor.isoformat()),
         "counts_url": reverse("job_counts") + ("?" + urlencode(params) if params else ""),
     }

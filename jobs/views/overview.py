@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from jobs import selectors, stuck, triage
+from jobs import changes, selectors, stuck, triage
+from jobs.lastseen_models import LastSeen
 from jobs.models import Kind, Status
 from jobs.views.common import _fragment
 
@@ -38,6 +39,7 @@ def home(request: HttpRequest) -> HttpResponse:
                 }
             )
     health = [(a, selectors.freshness(a, now)) for a in accounts]
+    mark = LastSeen.visit(request.user, now)  # jobs changed since the user's mark are highlighted
     context = {
         "chart_rows": rows,
         "statuses": Status.choices,
@@ -47,6 +49,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "health": health,
         "now": now,
         "refresh_seconds": settings.OVERVIEW_REFRESH_SECONDS,
+        "seen_at": mark,
+        "since": changes.Since(mark),
     }
     if _fragment(request):
         return render(request, "jobs/home.html#overview", context)

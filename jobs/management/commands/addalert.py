@@ -1,7 +1,7 @@
 """python manage.py addalert NAME --when failed|stuck|spike|stale|assessment --channel NAME
 [--account A] [--kind K] [--batch B] [--tag T] — an alert rule (../shared/DESIGN.md §8)."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 from django.db import transaction
 
 from jobs.alert_models import AlertChannel, AlertRule
@@ -24,6 +24,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--window", type=int, default=0, help="spike: minutes")
 
+    @no_translations  # messages in English whatever language a caller's thread had active
     def handle(self, *args, **opts):
         name = opts["name"].strip()
         if not name or len(name) > 80:

@@ -4,7 +4,7 @@ or a password) is read from standard input, never from argv (../shared/DESIGN.md
 import getpass
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 
 from jobs.alert_admin import url_problem
 from jobs.alert_models import AlertChannel
@@ -18,6 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("name")
         parser.add_argument("--disabled", action="store_true", help="create it disabled")
 
+    @no_translations  # messages in English whatever language a caller's thread had active
     def handle(self, *args, **opts):
         name = opts["name"].strip()
         if not name or len(name) > 80:
