@@ -72,7 +72,8 @@ def send(channel: AlertChannel, title: str, body: str) -> str:
     with apprise.LogCapture(level=logging.WARNING) as captured:
         if not client.add(url):
             return f"apprise does not understand the channel's URL ({channel.where or 'no scheme'})"
-        ok = client.notify(title=title, body=body)
+        # The body is plain text: apprise escapes it for services that show HTML (mail).
+        ok = client.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
         output = captured.getvalue()
     if ok:
         return ""

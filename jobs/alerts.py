@@ -34,7 +34,7 @@ from django.utils import timezone, translation
 
 from jobs.alert_models import Alert, AlertDelivery, AlertRule
 from jobs.assessments import AssessmentMetric
-from jobs.models import Job, Kind, Status, SyncRun
+from jobs.models import CloudAccount, Job, Kind, Status, SyncRun
 from jobs.selectors import stuck_q
 
 log = logging.getLogger(__name__)
@@ -212,6 +212,42 @@ def _stale(rule: AlertRule, run: SyncRun, now) -> tuple[int, int]:
     if run.outcome == SyncRun.Outcome.SUCCEEDED:
         return 0, _resolve(rule, [key], now)
     return 0, 0
+
+
+def evaluate_stale(now: datetime | None = None) -> tuple[int, int]:
+    """The time-driven half of ``stale`` (beat runs it with the sender, every 30 s): an enabled
+    account whose last successful sync is older than the rule's window (default 60 minutes, at
+    least twice the account's own interval) opens a "stale" alert, e.g. when no worker or beat
+    runs; a success since resolves it. A few rows read: the rules and the accounts."""
+    now = now or timezone.now()
+    opened = resolved = 0
+    with translation.override(settings.LANGUAGE_CODE):
+        rules = AlertRule.objects.filter(enabled=True, when=AlertRule.When.STALE).prefetch_related(
+            "accounts", "channels"
+        )
+        accounts = list(CloudAccount.objects.filter(enabled=True))
+        for rule in rules:
+            scope = {a.pk for a in rule.accounts.all()}
+            for account in accounts:
+                if scope and account.pk not in scope:
+                    continue
+                limit = timedelta(seconds=max(rule.minutes * 60, 2 * max(account.sync_interval, 60)))
+                since = account.last_success_at or account.created_at
+                key = f"stale:{account.pk}"
+                if now - since > limit:
+                    last = f"{account.last_success_at:%Y-%m-%d %H:%M} UTC" if account.last_success_at else "never"
+                    opened += _open(
+                        rule,
+                        key,
+                        title=f"Sync stale: {account.name}",
+                        detail=f"no successful sync for {(now - since).total_seconds() / 60:.0f} min (last: {last})",
+                        link=reverse("sync"),
+                        account_id=account.pk,
+                        now=now,
+                    )
+                else:
+                    resolved += _resolve(rule, [key], now)
+    return opened, resolved
 
 
 def _assessment(rule: AlertRule, written, now) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from jobs import alert_delivery, eta, sync
+from jobs import alert_delivery, alerts, eta, sync
 from jobs.models import CloudAccount, Heartbeat, Job, SyncRun
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,9 @@ def refresh_job(job_id: int, run_id: int | None = None) -> int | None:
 @shared_task(name="jobs.send_alerts", ignore_result=True, soft_time_limit=120, time_limit=180)
 def send_alerts() -> int:
     """Send the alert outbox's due messages (one per channel); beat runs it every 30 s and each
-    sync that left some due asks for it at once (sync_account)."""
+    sync that left some due asks for it at once (sync_account). Beat's pass also checks for
+    accounts whose sync went stale (no success for a while: a dead worker alerts someone)."""
+    alerts.evaluate_stale()
     sent, _failed = alert_delivery.send_due()
     return sent
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
 import io
 import json
 import socket
@@ -19,11 +20,13 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import alert_delivery, sync
+from fakecloud.testing import FakeCloudServer
+from jobs import alert_delivery, alerts, sync
 from jobs.alert_models import Alert, AlertChannel, AlertDelivery, AlertRule
-from jobs.models import ACTIVE_STATUSES, Job, SyncRun
+from jobs.models import ACTIVE_STATUSES, CloudAccount, Job, SyncRun
 from jobs.providers import get_provider
 from jobs.status import unified_status
+from tests.fixtures_sync import make_fakecloud_accounts
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.db_sensitive]
 
@@ -79,7 +82,8 @@ class Mailbox:
     async def handle_DATA(self, server, session, envelope):
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         body = msg.get_body(preferencelist=("plain", "html"))
-        self.messages.append(f"{msg['Subject']}\n{body.get_content()}")
+        # apprise sends HTML mail: a name with markup in it arrives escaped.
+        self.messages.append(f"{msg['Subject']}\n{html.unescape(body.get_content())}")
         return "250 OK"
 
 
@@ -155,26 +159,44 @@ def test_a_failure_reaches_the_webhook_once_and_its_resolution_once(fakecloud, f
     assert alert.resolved_at is not None and alert.job_id == cached.pk
 
 
-def test_many_failures_in_one_sync_make_one_digest_per_channel(fakecloud, fc_accounts, hook, smtp):
-    hw, _ci = fc_accounts
-    mail = channel("ops-mail", f"mailto://127.0.0.1:{smtp.port}?from=dash@example.com&to=ops@example.com")
-    rule("failures", AlertRule.When.FAILED, channel("ops-hook", hook.url), mail)
-    sync_avatars(hw)
-    running = moving_avatars(fakecloud)[:5]
-    assert len(running) == 5
-    fakecloud.advance(60)
-    for j in running:
-        fakecloud.set_state("avatar", j["job_id"], "TRAIN_FAILED")
-    sync_avatars(hw)
+def test_fifty_failures_in_one_sync_make_one_digest_per_channel(db, hook, smtp):
+    with FakeCloudServer(jobs=120, seed=3, speed=0) as fc:
+        hw, _ci = make_fakecloud_accounts(fc.url)
+        mail = channel("ops-mail", f"mailto://127.0.0.1:{smtp.port}?from=dash@example.com&to=ops@example.com")
+        rule("failures", AlertRule.When.FAILED, channel("ops-hook", hook.url), mail)
+        sync_avatars(hw)
+        healthy = [j for j in fc.jobs("avatar") if unified_status(AV, j["state"]) != "failed"][:50]
+        assert len(healthy) == 50
+        fc.advance(60)
+        for j in healthy:
+            fc.set_state("avatar", j["job_id"], "TRAIN_FAILED")
+        p = get_provider(hw, sleep=lambda seconds: None)
+        assert sync.sync_account_kind(hw, AV, provider=p, full=True).outcome == SyncRun.Outcome.SUCCEEDED
 
-    assert Alert.objects.count() == 5 and AlertDelivery.objects.count() == 10
+    assert Alert.objects.count() == 50 and AlertDelivery.objects.count() == 100
     assert alert_delivery.send_due() == (2, 0)  # one message per channel
     assert len(hook.messages) == 1 and len(smtp.messages) == 1
+    assert "50 alert(s) firing" in hook.messages[0]["title"]
+    names = set(Job.objects.filter(remote_id__in=[j["job_id"] for j in healthy]).values_list("name", flat=True))
     digest = hook.messages[0]["message"]
-    names = set(Job.objects.filter(remote_id__in=[j["job_id"] for j in running]).values_list("name", flat=True))
-    assert all(name in digest for name in names)
-    assert "5 alert(s) firing" in hook.messages[0]["title"]
-    assert all(name in smtp.messages[0] for name in names)
+    assert all(name in digest for name in names)  # all 50 listed (a digest lists up to 50)
+    assert [n for n in names if n not in smtp.messages[0]] == []
+    assert alert_delivery.send_due() == (0, 0)  # and nothing twice
+
+
+def test_an_account_whose_sync_went_stale_alerts_and_resolves_when_it_syncs_again(fc_accounts, hook):
+    hw, _ci = fc_accounts
+    rule("sync stale", AlertRule.When.STALE, channel("ops-hook", hook.url), window_minutes=60)
+    now = timezone.now()
+    CloudAccount.objects.filter(pk=hw.pk).update(last_success_at=now - timedelta(minutes=30))
+    assert alerts.evaluate_stale(now) == (0, 0)
+    CloudAccount.objects.filter(pk=hw.pk).update(last_success_at=now - timedelta(hours=3))
+    assert alerts.evaluate_stale(now) == (1, 0)
+    assert alerts.evaluate_stale(now) == (0, 0)  # once until it resolves
+    assert alert_delivery.send_due() == (1, 0) and hook.messages[0]["title"] == f"Sync stale: {hw.name}"
+    CloudAccount.objects.filter(pk=hw.pk).update(last_success_at=now)
+    assert alerts.evaluate_stale(now) == (0, 1)
+    assert alert_delivery.send_due() == (1, 0) and hook.messages[1]["title"].startswith("Resolved: ")
 
 
 def test_a_channel_down_for_a_while_gets_every_message_once_after_it_recovers(fakecloud, fc_accounts, hook):
