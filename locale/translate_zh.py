@@ -581,6 +581,20 @@ ZH = {
     "%(shown)s change since your last visit": "自上次访问以来有 %(shown)s 项变更",
     "%(shown)s changes since your last visit": "自上次访问以来有 %(shown)s 项变更",
     "None of the %(n)s changes read for this page match these filters. “Older” reads on.": "本页读取的 %(n)s 项变更都不符合这些筛选条件。点击“更早”继续读取。",
+    "Kinds": "类型",
+    "Accounts (none: all)": "账号（不选：全部）",
+    "Batch (optional)": "批次（可选）",
+    "Tag (optional)": "标签（可选）",
+    "Threshold (0: default)": "阈值（0：默认）",
+    "Window in minutes (0: default)": "时间窗口（分钟，0：默认）",
+    "Turn off": "停用",
+    "Turn on": "启用",
+    "No rules yet.": "还没有规则。",
+    "Spike: failures of one account and kind within the window (default 10 in 30 minutes). Assessment: metrics out of range (default 3 of 6). Stale: minutes without a successful sync (default 60).": "失败激增：同一账号和类型在时间窗口内的失败数（默认 30 分钟内 10 个）。声音评估：超出范围的指标数（默认 6 项中 3 项）。同步过期：多少分钟没有成功同步（默认 60）。",
+    "Add rule": "添加规则",
+    "Rules send to channels, and there is none yet: an admin adds one (its URL holds a secret) in the admin or with the addchannel command.": "规则需要发送到渠道，但目前还没有渠道：请管理员在后台或用 addchannel 命令添加（其地址含有密钥）。",
+    "Channels (admin)": "渠道（后台）",
+    "Actions": "操作",
 }
 
 

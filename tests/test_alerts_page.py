@@ -4,6 +4,7 @@ acknowledge alerts and mute rules, viewers only read."""
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -108,3 +109,28 @@ def test_filters_narrow_the_log(viewer_client, logged):
     assert [a.pk for a in page.context["alerts"]] == [alerts[1].pk]
     other = AlertRule.objects.create(name="other", when=AlertRule.When.STALE)
     assert list(viewer_client.get(reverse("alerts"), {"rule": other.pk}).context["alerts"]) == []
+
+
+def test_an_operator_adds_a_rule_on_the_page_and_turns_it_off(operator_client, viewer, logged):
+    rule, _alerts = logged
+    viewer_client = Client()
+    viewer_client.force_login(viewer)
+    channel = rule.channels.get()
+    data = {"name": "voice spikes", "when": "spike", "channels": [channel.pk], "kinds": ["voice_training"]}
+    data.update(threshold="5", window_minutes="15", batch="", tag="")
+    assert viewer_client.post(reverse("alert_rule_add"), data).status_code == 403
+    response = operator_client.post(reverse("alert_rule_add"), data)
+    assert response.status_code == 302
+    added = AlertRule.objects.get(name="voice spikes")
+    assert (added.when, added.kinds, added.limit, added.minutes) == ("spike", ["voice_training"], 5, 15)
+    assert [c.pk for c in added.channels.all()] == [channel.pk] and added.enabled
+
+    # A bad form comes back with its errors, nothing saved.
+    bad = operator_client.post(reverse("alert_rule_add"), {**data, "name": "", "when": "sometimes"})
+    assert bad.status_code == 400 and AlertRule.objects.count() == 2
+    assert "This field is required" in bad.content.decode()
+
+    operator_client.post(reverse("alert_rule_toggle", args=[added.pk]))
+    added.refresh_from_db()
+    assert not added.enabled
+    assert viewer_client.post(reverse("alert_rule_toggle", args=[added.pk])).status_code == 403

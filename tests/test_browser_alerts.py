@@ -53,6 +53,18 @@ def test_an_alert_is_logged_delivered_acknowledged_and_its_rule_muted(
         pg.locator("tr.alert-rule").get_by_role("button", name="1 day").click()
     r.refresh_from_db()
     assert r.muted_until is not None and "muted until" in pg.locator("tr.alert-rule").inner_text()
+
+    # An operator adds a rule on the page.
+    pg.locator("details.add-rule summary").click()
+    form = pg.locator("form.rule-form")
+    form.get_by_label("Name").fill("sync health")
+    form.get_by_label("When").select_option("stale")
+    form.get_by_label("ops-hook").check()
+    shot_as(pg, f"alerts-add-rule-{size}-en")
+    with pg.expect_navigation():
+        form.get_by_role("button", name="Add rule").click()
+    assert AlertRule.objects.filter(name="sync health", when="stale").exists()
+    assert pg.locator("tr.alert-rule").count() == 2
     assert pg.errors == []
 
     zh = open_page(browser, live_server, size=size, lang="zh")

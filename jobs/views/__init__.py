@@ -3,7 +3,7 @@ template as the full page; a history-restore request gets the full page.
 
 One module per page; urls.py and tests name the views through this package."""
 
-from jobs.views.alerts import alert_ack, alerts, rule_mute  # noqa: F401
+from jobs.views.alerts import alert_ack, alerts, rule_add, rule_mute, rule_toggle  # noqa: F401
 from jobs.views.changes import change_feed, mark_seen  # noqa: F401
 from jobs.views.detail import job_detail, job_refresh  # noqa: F401
 from jobs.views.export import csv_safe, job_export  # noqa: F401

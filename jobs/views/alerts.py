@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs.alert_models import Alert, AlertDelivery, AlertRule
+from jobs.alert_models import Alert, AlertChannel, AlertDelivery, AlertRule
 from jobs.models import Kind
 from jobs.views.common import SYNC_PERMISSION, _bad_request, _require_operator
 
@@ -46,6 +46,34 @@ class AlertLogForm(forms.Form):
             raise forms.ValidationError(_("Not a page of this log.")) from None
 
 
+class RuleForm(forms.ModelForm):
+    """A rule as an operator adds it on the page (the admin has every field)."""
+
+    kinds = forms.MultipleChoiceField(
+        label=_("Kinds"), required=False, choices=Kind.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = AlertRule
+        fields = ["name", "when", "channels", "accounts", "kinds", "batch", "tag", "threshold", "window_minutes"]
+        widgets = {"channels": forms.CheckboxSelectMultiple, "accounts": forms.CheckboxSelectMultiple}
+        labels = {
+            "name": _("Name"),
+            "when": _("When"),
+            "channels": _("Channels"),
+            "accounts": _("Accounts (none: all)"),
+            "batch": _("Batch (optional)"),
+            "tag": _("Tag (optional)"),
+            "threshold": _("Threshold (0: default)"),
+            "window_minutes": _("Window in minutes (0: default)"),
+        }
+        help_texts = {"accounts": "", "threshold": "", "window_minutes": ""}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channels"].queryset = AlertChannel.objects.filter(enabled=True)
+
+
 def _scope(rule: AlertRule) -> str:
     parts = [", ".join(a.name for a in rule.accounts.all()) or str(_("all accounts"))]
     parts.append(", ".join(str(Kind(k).label) if k in Kind.values else k for k in rule.kinds) or str(_("all kinds")))
@@ -58,6 +86,10 @@ def _scope(rule: AlertRule) -> str:
 
 @require_GET
 def alerts(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+def _page(request: HttpRequest, rule_form: RuleForm | None = None, status: int = 200) -> HttpResponse:
     now = timezone.now()
     rules = list(AlertRule.objects.prefetch_related("accounts", "channels"))
     form = AlertLogForm(request.GET, rules=rules)
@@ -97,8 +129,10 @@ def alerts(request: HttpRequest) -> HttpResponse:
         "mute_hours": MUTE_HOURS,
         "now": now,
         "back": request.get_full_path(),
+        "rule_form": rule_form or RuleForm(),
+        "has_channels": AlertChannel.objects.filter(enabled=True).exists(),
     }
-    return render(request, "jobs/alerts.html", context)
+    return render(request, "jobs/alerts.html", context, status=status)
 
 
 def _back(request: HttpRequest) -> str:
@@ -114,6 +148,27 @@ def alert_ack(request: HttpRequest, pk: int) -> HttpResponse:
         Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
             acknowledged_at=timezone.now(), acknowledged_by=request.user
         )
+    return redirect(_back(request))
+
+
+@require_POST
+def rule_add(request: HttpRequest) -> HttpResponse:
+    """An operator adds a rule from the page; a bad form comes back with its errors (400)."""
+    _require_operator(request)
+    form = RuleForm(request.POST)
+    if not form.is_valid():
+        return _page(request, rule_form=form, status=400)
+    form.save()
+    return redirect(reverse("alerts"))
+
+
+@require_POST
+def rule_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+    """Turn a rule off (it neither opens nor resolves anything) or on again."""
+    _require_operator(request)
+    rule = get_object_or_404(AlertRule, pk=pk)
+    rule.enabled = not rule.enabled
+    rule.save(update_fields=["enabled"])
     return redirect(_back(request))
 
 
