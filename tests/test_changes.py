@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import connection
 from django.db.models import Q
 from django.urls import reverse
 
@@ -14,6 +13,7 @@ from jobs import changes
 from jobs.lastseen_models import LastSeen
 from jobs.models import JobEvent
 from tests.fixtures_ui import make_account, make_event, make_job
+from tests.test_selectors import _plan as plan_of
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 OBSERVED = JobEvent.Source.OBSERVED
@@ -278,15 +278,7 @@ def test_the_list_reads_the_mark_in_one_query_and_no_query_per_row(viewer_client
 
 
 def _plan(qs):
-    sql, params = qs.query.sql_with_params()
-    with connection.cursor() as cur:
-        if connection.vendor == "sqlite":
-            cur.execute("EXPLAIN QUERY PLAN " + sql, params)
-            return " ".join(str(row[-1]) for row in cur.fetchall())
-        cur.execute("SET LOCAL enable_seqscan = off")
-        cur.execute("SET LOCAL enable_bitmapscan = off")
-        cur.execute("EXPLAIN " + sql, params)
-        return " ".join(row[0] for row in cur.fetchall())
+    return plan_of(*qs.query.sql_with_params())
 
 
 @pytest.mark.db_sensitive

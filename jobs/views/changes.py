@@ -13,25 +13,20 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import changes, selectors
-from jobs.forms import MULTI, JobFilterForm
+from jobs.forms import JobFilterForm
 from jobs.lastseen_models import LastSeen
 from jobs.views.common import _bad_request
+from jobs.views.triage import TriageFilterForm
 
 FILTERS = ("account", "cloud", "kind", "status")
 
 
-class ChangeFilterForm(forms.Form):
+class ChangeFilterForm(TriageFilterForm):
     """The job list's account, cloud, kind and status fields (so the same URLs), and a cursor."""
 
-    account = JobFilterForm.base_fields["account"]
-    cloud = JobFilterForm.base_fields["cloud"]
-    kind = JobFilterForm.base_fields["kind"]
+    filters = FILTERS
     status = JobFilterForm.base_fields["status"]
     after = forms.CharField(label=_("Page cursor"), required=False, max_length=200)
-
-    def __init__(self, data=None, accounts=(), **kwargs):
-        super().__init__(data, **kwargs)
-        self.fields["account"].choices = [(a.pk, a.name) for a in accounts]
 
     def clean_after(self):
         raw = self.cleaned_data["after"]
@@ -41,20 +36,6 @@ class ChangeFilterForm(forms.Form):
             return changes.decode_cursor(raw)
         except selectors.BadCursor:
             raise forms.ValidationError(_("Not a page cursor."), code="invalid") from None
-
-    def clean(self):
-        data = super().clean()
-        for name in FILTERS:
-            if name in MULTI and name in data:  # ?kind=a&kind=a filters once
-                data[name] = list(dict.fromkeys(data[name]))
-        return data
-
-    def picked(self):
-        picked = {}
-        for name in FILTERS:
-            chosen = {str(v) for v in self[name].value() or ()}
-            picked[name] = [str(label) for value, label in self.fields[name].choices if str(value) in chosen]
-        return picked
 
 
 def _url(params, **extra) -> str:

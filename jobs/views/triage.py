@@ -24,6 +24,7 @@ FILTERS = ("account", "cloud", "kind")
 class TriageFilterForm(forms.Form):
     """The job list's account, cloud and kind filters (the same fields, so the same URLs)."""
 
+    filters = FILTERS  # the multiple-choice filters clean() de-duplicates and picked() names
     account = JobFilterForm.base_fields["account"]
     cloud = JobFilterForm.base_fields["cloud"]
     kind = JobFilterForm.base_fields["kind"]
@@ -34,14 +35,14 @@ class TriageFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        for name in FILTERS:
-            if name in MULTI and name in data:
+        for name in self.filters:
+            if name in MULTI and name in data:  # ?kind=a&kind=a filters once
                 data[name] = list(dict.fromkeys(data[name]))
         return data
 
     def picked(self):
         picked = {}
-        for name in FILTERS:
+        for name in self.filters:
             chosen = {str(v) for v in self[name].value() or ()}
             picked[name] = [str(label) for value, label in self.fields[name].choices if str(value) in chosen]
         return picked
