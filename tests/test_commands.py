@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from jobs.alert_models import AlertChannel
 from jobs.models import CloudAccount, Job, SyncRun
 from tests.fixtures_sync import StubProvider, make_fakecloud_accounts, make_record, transport_error
 
@@ -234,12 +235,16 @@ def test_it_rotates_credentials_to_the_first_key(settings, huawei_account):
     huawei_account.set_iam_password("iam-passw0rd")
     huawei_account.store_iam_token("MIIcached", timezone.now() + timedelta(hours=20))
     huawei_account.save()
+    channel = AlertChannel(name="ops")
+    channel.set_url("json://hooks.example.com/T0KEN")
+    channel.save()
     settings.CREDENTIALS_KEYS = [new, old]
 
     out = run("rotatecredentials")
 
-    assert "1 account" in out
+    assert "1 account" in out and "1 alert channel" in out
     settings.CREDENTIALS_KEYS = [new]
+    assert AlertChannel.objects.get().get_url() == "json://hooks.example.com/T0KEN"
     account = CloudAccount.objects.get(pk=huawei_account.pk)
     assert account.get_secret_key() == "sk-super-secret-value" and account.get_token() == "tok-123"
     assert account.get_iam_password() == "iam-passw0rd" and account.get_iam_token()[0] == "MIIcached"
