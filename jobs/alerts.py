@@ -2,7 +2,10 @@
 
 What a run changed is the jobs it wrote (``synced_at`` at or after the run's start: the listing
 and the detail phase stamp every row they write; an unchanged job is not written), read through
-the ``job_synced`` index, never a scan of the cache. Per rule:
+the ``job_synced`` index, never a scan of the cache. The window starts at the PREVIOUS run's
+start of the same account and kind, so each run looks again at what the one before wrote: an
+evaluation that a crash cut short (after the sync committed, before its alerts did) is made up
+by the next run, and looking twice opens nothing twice (below). Per rule:
 
 - ``failed``: a written job that is failed, and failed after the rule was made (a first sync of
   an account's history alerts no one), opens an alert on that job; a written job that is no
@@ -102,16 +105,22 @@ WRITTEN_BY_ID = 5000
 
 
 def _written(run: SyncRun):
-    """The jobs the run wrote. Read as a range of job_synced only, account and kind compared
-    here: given those columns too, SQLite walked the account's whole (account, kind) index
-    instead (0.1 s at 100,000 jobs for every run)."""
-    recent = Job.objects.filter(synced_at__gte=run.started_at).values_list("pk", "account_id", "kind")
+    """The jobs this run and the one before it wrote. Read as a range of job_synced only, account
+    and kind compared here: given those columns too, SQLite walked the account's whole (account,
+    kind) index instead (0.1 s at 100,000 jobs for every run)."""
+    since = (
+        SyncRun.objects.filter(account_id=run.account_id, kind=run.kind, started_at__lt=run.started_at)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    ) or run.started_at
+    recent = Job.objects.filter(synced_at__gte=since).values_list("pk", "account_id", "kind")
     ids = []
     for pk, account_id, kind in recent.iterator(chunk_size=2000):
         if account_id == run.account_id and kind == run.kind:
             ids.append(pk)
             if len(ids) > WRITTEN_BY_ID:
-                return Job.objects.filter(account_id=run.account_id, kind=run.kind, synced_at__gte=run.started_at)
+                return Job.objects.filter(account_id=run.account_id, kind=run.kind, synced_at__gte=since)
     return Job.objects.filter(pk__in=ids)
 
 

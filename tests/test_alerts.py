@@ -333,3 +333,28 @@ def test_the_admin_never_shows_the_url_again_and_sends_a_test(admin_client, hook
     )
     text = response.content.decode()
     assert "not delivered" in text and "TOKEN987654" not in text
+
+
+def test_an_evaluation_cut_short_is_made_up_by_the_next_run_and_nothing_is_sent_twice(
+    fakecloud, fc_accounts, hook, monkeypatch
+):
+    hw, _ci = fc_accounts
+    rule("failures", AlertRule.When.FAILED, channel("ops-hook", hook.url))
+    sync_avatars(hw)
+    job = running_avatar(fakecloud)
+    fakecloud.advance(60)
+    fakecloud.set_state("avatar", job["job_id"], "TRAIN_FAILED")
+    evaluate = alerts.evaluate_run
+
+    def crash(run, now=None):
+        raise RuntimeError("the worker died after the sync committed")
+
+    monkeypatch.setattr(alerts, "evaluate_run", crash)
+    sync_avatars(hw)  # the failure is cached; its alert is not
+    assert Job.objects.get(remote_id=job["job_id"]).status == "failed" and not Alert.objects.exists()
+
+    monkeypatch.setattr(alerts, "evaluate_run", evaluate)
+    sync_avatars(hw)  # writes nothing new, but looks again at what the run before wrote
+    sync_avatars(hw)
+    assert alert_delivery.send_due() == (1, 0)
+    assert len(hook.messages) == 1 and Alert.objects.count() == 1
