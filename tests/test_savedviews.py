@@ -137,7 +137,17 @@ def test_my_views_page_lists_mine_with_their_forms(client, alice):
     view = SavedView.objects.get()
     page = client.get("/views/").content.decode()
     assert f'action="/views/{view.pk}/edit/"' in page and f'action="/views/{view.pk}/delete/"' in page
-    assert "Shared" in page and "kind=translation" in page
+    assert "Shared" in page and "kind=translation" in page  # in the view's link
+    # The filters as people read them: each field's label and each value's label.
+    assert "Kind: Translation" in page and "Status: Failed" in page
+
+
+def test_a_views_filters_read_with_account_names_and_several_values(client, alice, db):
+    account = make_account(name="hw-prod")
+    save(client, name="Two", query=f"account={account.pk}&status=failed&status=running&stuck=1")
+    page = client.get("/views/").content.decode()
+    assert "Account: hw-prod" in page and "Status: Failed, Running" in page
+    assert "Stuck only" in page and "Stuck only: 1" not in page
 
 
 def test_i_can_rename_share_and_delete_my_view(client, alice):

@@ -4,6 +4,7 @@ views and the shared ones, rename, share or delete my own. A view opens as its p
 
 from urllib.parse import parse_qsl, urlencode
 
+from django import forms
 from django.contrib import messages
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -13,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import selectors
-from jobs.forms import TRUE_VALUES, JobFilterForm
+from jobs.forms import TRUE_VALUES, FlagInput, JobFilterForm
 from jobs.savedview_models import NAME_MAX, QUERY_MAX, SavedView
 from jobs.views.rollups import FILTERS as ROLLUP_FILTERS
 from jobs.views.rollups import RollupFilterForm
@@ -84,8 +85,27 @@ def _flag(request: HttpRequest) -> bool:
 
 
 def _described(views):
+    """Each view's filters as people read them ("Status: Failed, Running"), from its page's own
+    form: the field's label and the value's choice label (an account's name, a kind's label)."""
+    accounts = selectors.accounts()
+    forms_by_page = {}
     for view in views:
-        view.filters = [f"{k}={v}" for k, v in parse_qsl(view.query, keep_blank_values=True)]
+        form = forms_by_page.get(view.page)
+        if form is None and view.page in FILTER_FORMS:
+            form = forms_by_page[view.page] = FILTER_FORMS[view.page](None, accounts=accounts)
+        shown: dict[str, list[str]] = {}
+        for key, value in parse_qsl(view.query, keep_blank_values=True):
+            field = form.fields.get(key) if form is not None else None
+            if field is None:
+                shown.setdefault(key, []).append(value)
+                continue
+            label = str(field.label or key)
+            if isinstance(field, forms.BooleanField) or isinstance(field.widget, FlagInput):  # "Stuck only"
+                shown.setdefault(label, [])
+                continue
+            names = {str(choice): str(text) for choice, text in getattr(field, "choices", ()) or ()}
+            shown.setdefault(label, []).append(names.get(value, value))
+        view.filters = [f"{label}: {', '.join(values)}" if values else label for label, values in shown.items()]
     return views
 
 
