@@ -144,17 +144,16 @@ def send_due(now: datetime | None = None) -> tuple[int, int]:
         failed += 1
         log.warning("alert channel %s: %d message(s) not delivered: %s", channel.name, len(ids), reason)
         for d in deliveries:
-            attempts = d.attempts + 1
-            if attempts >= MAX_ATTEMPTS:
-                status, wait = AlertDelivery.Status.FAILED, 0
+            d.attempts += 1
+            if d.attempts >= MAX_ATTEMPTS:
+                d.status, wait = AlertDelivery.Status.FAILED, 0
             else:
-                status, wait = AlertDelivery.Status.PENDING, BACKOFF[min(attempts - 1, len(BACKOFF) - 1)]
-            AlertDelivery.objects.filter(pk=d.pk).update(
-                status=status,
-                attempts=attempts,
-                next_attempt_at=done + timedelta(seconds=wait),
-                last_error=reason[:500],
-            )
+                wait = BACKOFF[min(d.attempts - 1, len(BACKOFF) - 1)]
+            d.next_attempt_at = done + timedelta(seconds=wait)
+            d.last_error = reason[:500]
+        AlertDelivery.objects.bulk_update(
+            deliveries, ["status", "attempts", "next_attempt_at", "last_error"], batch_size=500
+        )
     return sent, failed
 
 

@@ -125,6 +125,14 @@ def running_avatar(fakecloud):
     return moving_avatars(fakecloud)[0]
 
 
+def fail_one_at_the_vendor(fakecloud):
+    """A moving avatar job fails at the vendor, a minute on (after any rule just made)."""
+    job = running_avatar(fakecloud)
+    fakecloud.advance(60)
+    fakecloud.set_state("avatar", job["job_id"], "TRAIN_FAILED")
+    return job
+
+
 def test_a_failure_reaches_the_webhook_once_and_its_resolution_once(fakecloud, fc_accounts, hook, settings):
     settings.ALERT_SITE_URL = "https://ops.example.com"
     hw, _ci = fc_accounts
@@ -135,9 +143,7 @@ def test_a_failure_reaches_the_webhook_once_and_its_resolution_once(fakecloud, f
     assert Job.objects.filter(kind=AV, status="failed").exists()
     assert alert_delivery.send_due() == (0, 0) and hook.messages == []
 
-    job = running_avatar(fakecloud)
-    fakecloud.advance(60)
-    fakecloud.set_state("avatar", job["job_id"], "TRAIN_FAILED")
+    job = fail_one_at_the_vendor(fakecloud)
     sync_avatars(hw)
     assert alert_delivery.send_due() == (1, 0)
     assert len(hook.messages) == 1
@@ -203,16 +209,14 @@ def test_a_channel_down_for_a_while_gets_every_message_once_after_it_recovers(fa
     hw, _ci = fc_accounts
     rule("failures", AlertRule.When.FAILED, channel("ops-hook", hook.url))
     sync_avatars(hw)
-    job = running_avatar(fakecloud)
-    fakecloud.advance(60)
-    fakecloud.set_state("avatar", job["job_id"], "TRAIN_FAILED")
+    fail_one_at_the_vendor(fakecloud)
     hook.down = True
     sync_avatars(hw)
 
     assert alert_delivery.send_due() == (0, 1)
     d = AlertDelivery.objects.get()
     assert d.status == AlertDelivery.Status.PENDING and d.attempts == 1 and d.last_error
-    assert "127.0.0.1" not in d.last_error or "/hook" not in d.last_error  # no channel URL in the reason
+    assert hook.url.split("://")[1] not in d.last_error  # no channel URL in the reason
     # Not due again until the backoff has passed.
     assert alert_delivery.send_due() == (0, 0)
     later = timezone.now() + timedelta(seconds=alert_delivery.BACKOFF[0] + 1)
@@ -236,9 +240,7 @@ def test_a_muted_rule_sends_nothing_but_keeps_the_log(fakecloud, fc_accounts, ho
         muted_until=timezone.now() + timedelta(hours=1),
     )
     sync_avatars(hw)
-    job = running_avatar(fakecloud)
-    fakecloud.advance(60)
-    fakecloud.set_state("avatar", job["job_id"], "TRAIN_FAILED")
+    fail_one_at_the_vendor(fakecloud)
     sync_avatars(hw)
     assert Alert.objects.count() == 1
     assert list(AlertDelivery.objects.values_list("status", flat=True)) == [AlertDelivery.Status.SKIPPED]
@@ -268,9 +270,7 @@ def test_a_rule_scoped_to_another_account_or_kind_stays_quiet(fakecloud, fc_acco
     other = rule("ci only", AlertRule.When.FAILED, channel("ops-hook-2", hook.url))
     other.accounts.set([ci])
     sync_avatars(hw)
-    job = running_avatar(fakecloud)
-    fakecloud.advance(60)
-    fakecloud.set_state("avatar", job["job_id"], "TRAIN_FAILED")
+    fail_one_at_the_vendor(fakecloud)
     sync_avatars(hw)
     assert Alert.objects.count() == 0
 
@@ -341,9 +341,7 @@ def test_an_evaluation_cut_short_is_made_up_by_the_next_run_and_nothing_is_sent_
     hw, _ci = fc_accounts
     rule("failures", AlertRule.When.FAILED, channel("ops-hook", hook.url))
     sync_avatars(hw)
-    job = running_avatar(fakecloud)
-    fakecloud.advance(60)
-    fakecloud.set_state("avatar", job["job_id"], "TRAIN_FAILED")
+    job = fail_one_at_the_vendor(fakecloud)
     evaluate = alerts.evaluate_run
 
     def crash(run, now=None):

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
+from jobs.alert_admin import AlertRuleForm
 from jobs.alert_models import Alert, AlertChannel, AlertDelivery, AlertRule
 from jobs.models import Kind
 from jobs.views.common import SYNC_PERMISSION, _bad_request, _require_operator
@@ -49,9 +50,7 @@ class AlertLogForm(forms.Form):
 class RuleForm(forms.ModelForm):
     """A rule as an operator adds it on the page (the admin has every field)."""
 
-    kinds = forms.MultipleChoiceField(
-        label=_("Kinds"), required=False, choices=Kind.choices, widget=forms.CheckboxSelectMultiple
-    )
+    kinds = AlertRuleForm.base_fields["kinds"]  # the admin's field: the kinds as checkboxes
 
     class Meta:
         model = AlertRule
